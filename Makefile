@@ -1,0 +1,32 @@
+# `make run` and `make test` do all setup on a fresh machine (see README.md).
+VENV    := .venv
+PYTHON  := $(VENV)/bin/python
+APP_DEPS  := $(VENV)/.app-deps-installed
+TEST_DEPS := $(VENV)/.test-deps-installed
+# Tests read the real datasets from the shared folder when it is there.
+SHARED_DATA := $(abspath ../shared/data)
+export PLAYGROUND_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
+
+.PHONY: run test clean
+
+run: $(APP_DEPS)
+	$(PYTHON) -m streamlit run app.py
+
+test: $(TEST_DEPS)
+	bash scripts/ensure_chromium.sh
+	$(PYTHON) -m pytest -q tests
+
+$(PYTHON):
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+
+$(APP_DEPS): requirements.txt | $(PYTHON)
+	$(PYTHON) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(TEST_DEPS): requirements-test.txt $(APP_DEPS)
+	$(PYTHON) -m pip install --quiet -r requirements-test.txt
+	touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache
