@@ -216,6 +216,9 @@ class TrainingConfig:
 def resolve_training(section: TrainingSpec | None, **overrides: Any) -> TrainingConfig:
     """Defaults, then the spec's training section, then overrides that are not None."""
     config = TrainingConfig()
+    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(TrainingConfig)})
+    if unknown:  # a misspelled setting must not be silently ignored
+        raise TypeError(f"resolve_training: unknown setting(s) {', '.join(unknown)}")
     for source in (dataclasses.asdict(section) if section else {}, overrides):
         for name, value in source.items():
             if value is not None:
@@ -476,7 +479,8 @@ def _check_text(data: dict, name: str, limit: int, required: bool) -> str:
             raise SpecError(f"{name} is missing", where=name)
         return ""
     if not isinstance(value, str):
-        raise SpecError(f"{name} must be a string, got {_type_name(value)}", where=name)
+        raise SpecError(f"{name} must be a string, got {_type_name(value)} {_describe(value)}",
+                        where=name)
     if len(value) > limit:
         raise SpecError(f"{name} has {len(value):,} characters, over the limit of {limit:,}",
                         where=name)
@@ -508,7 +512,7 @@ def parse_spec(data: Any, limits: Limits = LIMITS) -> ModelSpec:
             raise SpecError(f"unknown field {_describe(name)} (known: {', '.join(known)})",
                             where="spec")
     version = data.get("version")
-    if version != SPEC_VERSION or isinstance(version, bool):
+    if type(version) is not int or version != SPEC_VERSION:  # 1.0 and true are not 1
         raise SpecError(f"version must be {SPEC_VERSION}, got {_describe(version)}",
                         where="version")
     name = _check_text(data, "name", limits.max_name_chars, required=True)

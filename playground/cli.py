@@ -1,0 +1,229 @@
+"""`python -m playground summary|train`: the playground without a browser (DESIGN.md, CLI).
+
+Bad input exits 2 and runtime failures exit 1, each with one line on stderr; never a
+traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from . import spec as S
+
+EXIT_BAD_INPUT, EXIT_RUNTIME = 2, 1
+
+
+class CliError(Exception):
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag as one line (its own usage dump is noisy)."""
+
+    def error(self, message: str):
+        raise CliError(message, EXIT_BAD_INPUT)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise ValueError
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError
+    return value
+
+
+_positive_int.__name__ = "positive integer"
+_probability.__name__ = "accuracy in (0, 1]"
+_positive_float.__name__ = "positive number"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m playground",
+                     description="CNN Playground on the command line.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    summary = commands.add_parser("summary", help="per-layer shapes, parameters and "
+                                                  "receptive fields of a spec")
+    summary.add_argument("spec", help="spec JSON file")
+    summary.add_argument("--json", action="store_true", help="print JSON")
+
+    train = commands.add_parser("train", help="train a spec on a dataset")
+    train.add_argument("spec", help="spec JSON file")
+    train.add_argument("--dataset", help="mnist, fashion-mnist, cifar10 or folder:PATH")
+    train.add_argument("--data-dir", help="dataset folder (default: $PLAYGROUND_DATA)")
+    train.add_argument("--epochs", type=_positive_int)
+    train.add_argument("--batch-size", type=_positive_int)
+    train.add_argument("--lr", type=_positive_float)
+    train.add_argument("--optimizer", choices=S.OPTIMIZERS)
+    train.add_argument("--momentum", type=float)
+    train.add_argument("--weight-decay", type=float)
+    train.add_argument("--schedule", choices=S.SCHEDULES)
+    train.add_argument("--augment", action="store_true", default=None)
+    train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--target-acc", type=_probability,
+                       help="stop when the test accuracy reaches this (0-1)")
+    train.add_argument("--max-seconds", type=_positive_float)
+    train.add_argument("--limit-train", type=_positive_int,
+                       help="use only the first N training images")
+    train.add_argument("--save", help="write the trained state_dict (.pt) here")
+    train.add_argument("--json", action="store_true", help="one JSON object per line")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "summary":
+            return run_summary(args)
+        return run_train(args)
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.status
+    except S.SpecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def _load(path: str):
+    from . import model as M
+
+    model_spec = S.load_spec(path)
+    return model_spec, M.analyze(model_spec)
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    model_spec, analysis = _load(args.spec)
+    if args.json:
+        print(json.dumps(analysis.to_json_dict()))
+        return 0
+    print(format_summary(model_spec, analysis))
+    return 0
+
+
+def format_summary(model_spec: S.ModelSpec, analysis) -> str:
+    rows = [("#", "layer", "output", "params", "RF", "jump", "MACs")]
+    for info in analysis.layers:
+        rows.append((str(info.index), info.type + (" (auto)" if info.auto else ""),
+                     "x".join(map(str, info.output_shape)), f"{info.params:,}",
+                     "-" if info.receptive_field is None else str(info.receptive_field),
+                     "-" if info.jump is None else str(info.jump), f"{info.macs:,}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [f"{model_spec.name}  input {'x'.join(map(str, model_spec.input))}, "
+             f"{model_spec.num_classes} classes"]
+    for row in rows:
+        lines.append("  ".join(cell.rjust(w) if i in (0, 3, 4, 5, 6) else cell.ljust(w)
+                               for i, (cell, w) in enumerate(zip(row, widths))))
+    lines.append(f"total parameters {analysis.total_params:,}; multiply-adds per image "
+                 f"{analysis.total_macs:,}")
+    return "\n".join(lines)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    model_spec, _ = _load(args.spec)
+    try:
+        config = S.resolve_training(
+            model_spec.training, dataset=args.dataset, epochs=args.epochs,
+            batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+            momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
+            augment=args.augment, seed=args.seed)
+    except S.SpecError as error:  # a flag value: name the flag, not the spec field
+        flag = "--" + (error.field_name or str(error).split(":")[0].split(".")[-1])
+        raise CliError(f"{flag.replace('_', '-')}: {error.reason}", EXIT_BAD_INPUT) from None
+    return _train(args, model_spec, config, started)
+
+
+def _train(args: argparse.Namespace, model_spec: S.ModelSpec, config: S.TrainingConfig,
+           started: float) -> int:
+    from . import data as D
+    from . import train as T
+
+    T.configure_threads()
+    say = (lambda text: None) if args.json else (lambda text: print(text, file=sys.stderr))
+    try:
+        device = T.pick_device(args.device)
+    except RuntimeError as error:
+        raise CliError(str(error), EXIT_RUNTIME) from None
+    if config.dataset in D.KNOWN_SHAPES:  # fail before a slow load
+        T.check_fits(model_spec, *D.KNOWN_SHAPES[config.dataset], config.dataset)
+    say(f"loading {config.dataset}...")
+    try:
+        dataset = D.load_dataset(config.dataset, args.data_dir, limit_train=args.limit_train,
+                                 progress=lambda text, fraction: say(text))
+    except D.DataError as error:
+        raise CliError(str(error), EXIT_RUNTIME) from None
+    if dataset.is_subset:
+        say(f"note: {dataset.source}")
+
+    def on_epoch_end(record: T.EpochRecord) -> None:
+        if args.json:
+            print(json.dumps({"epoch": record.epoch, "train_loss": record.train_loss,
+                              "train_acc": record.train_acc, "test_acc": record.test_acc,
+                              "samples_per_s": record.samples_per_s,
+                              "train_seconds": record.train_seconds,
+                              "seconds": time.perf_counter() - started}), flush=True)
+        else:
+            say(f"epoch {record.epoch}: loss {record.train_loss:.4f}, train acc "
+                f"{record.train_acc:.2%}, test acc {record.test_acc:.2%}, "
+                f"{record.samples_per_s:,.0f} images/s")
+
+    options = T.TrainerOptions(
+        device=str(device), target_acc=args.target_acc, max_seconds=args.max_seconds,
+        evals_per_epoch=10 if args.target_acc is not None else 1, on_epoch_end=on_epoch_end)
+    trainer = T.Trainer(model_spec, dataset, config, options)
+    say(f"training {model_spec.name} on {dataset.name} ({trainer.train_size:,} images) "
+        f"on {device}, {config.epochs} epoch(s)")
+    trainer.run()
+    if trainer.state == T.FAILED:
+        raise CliError(trainer.message, EXIT_RUNTIME)
+    final_acc = trainer.eval_records[-1].test_acc if trainer.eval_records else float("nan")
+    if args.save:
+        _save_weights(trainer, Path(args.save))
+        say(f"saved weights to {args.save}")
+    if trainer.state == T.PAUSED:  # the loop only pauses itself on a NaN/inf loss
+        raise CliError(trainer.message, EXIT_RUNTIME)
+    final = {"final": True, "test_acc": final_acc, "train_seconds": trainer.train_seconds,
+             "seconds": time.perf_counter() - started, "time_to_target": trainer.time_to_target,
+             "device": str(device), "dataset": dataset.name, "train_size": trainer.train_size,
+             "test_size": trainer.test_size}
+    if args.json:
+        print(json.dumps(final), flush=True)
+    else:
+        target = ("" if trainer.time_to_target is None else
+                  f", target reached after {trainer.time_to_target:.1f} s of training")
+        say(f"done: test accuracy {final_acc:.2%}, {trainer.train_seconds:.1f} s training, "
+            f"{final['seconds']:.1f} s total{target}")
+    return 0
+
+
+def _save_weights(trainer, path: Path) -> None:
+    import torch
+
+    _, state = trainer.latest_weights()
+    try:
+        torch.save(state, path)
+    except OSError as error:
+        raise CliError(f"--save: cannot write {path}: {error.strerror}", EXIT_RUNTIME) from None

@@ -1,0 +1,1 @@
+"""The Streamlit user interface: widgets and layout only; the work happens in the core."""

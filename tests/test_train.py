@@ -1,0 +1,205 @@
+"""The trainer: commands from other threads, reproducibility, snapshots, failures."""
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+
+import pytest
+import torch
+
+from playground import data as D
+from playground import spec as S
+from playground import train as T
+
+SMALL_NET = {
+    "version": 1, "name": "small", "input": [1, 12, 12], "num_classes": 3,
+    "layers": [{"type": "conv", "out_channels": 4, "kernel_size": 3},
+               {"type": "relu"}, {"type": "maxpool", "kernel_size": 2},
+               {"type": "flatten"}, {"type": "dropout", "p": 0.3}],
+}
+
+
+def synthetic(n_train: int = 512, n_test: int = 128, scale: float = 1.0) -> D.Dataset:
+    """Three easy classes: a bright top, middle or bottom band."""
+    generator = torch.Generator().manual_seed(123)
+
+    def make(n):
+        labels = torch.randint(0, 3, (n,), generator=generator)
+        images = torch.randn(n, 1, 12, 12, generator=generator) * 0.3
+        for cls in range(3):
+            images[labels == cls, :, cls * 4:cls * 4 + 4, :] += 2.0
+        return images * scale, labels
+
+    train_x, train_y = make(n_train)
+    test_x, test_y = make(n_test)
+    return D.Dataset(name="synthetic", train_x=train_x, train_y=train_y, test_x=test_x,
+                     test_y=test_y, classes=["top", "middle", "bottom"], mean=(0.0,),
+                     std=(1.0,), source="made in the test")
+
+
+def make_trainer(dataset=None, **config) -> T.Trainer:
+    settings = dict(optimizer="adam", lr=0.01, batch_size=32, epochs=2, seed=7)
+    settings.update(config)
+    options = T.TrainerOptions(device="cpu", log_every=4, snapshot_every=4, evals_per_epoch=2)
+    return T.Trainer(S.parse_spec(SMALL_NET), dataset or synthetic(),
+                     S.TrainingConfig(**settings), options)
+
+
+def wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
+
+
+def test_training_learns_and_finishes():
+    trainer = make_trainer()
+    trainer.start()
+    trainer.join(60)
+    assert trainer.state == T.FINISHED
+    assert trainer.step_count == trainer.total_steps == 2 * math.ceil(512 / 32)
+    steps, evals, epochs = trainer.history()
+    assert [e.epoch for e in epochs] == [1, 2]
+    assert evals[-1].test_acc > 0.9
+    assert steps[-1].loss < steps[0].loss
+    assert all(r.samples_per_s > 0 for r in steps)
+
+
+def test_seeded_runs_are_reproducible_side_by_side():
+    """Two runs with one seed, trained at the same time in one process, end identical."""
+    first, second, other = make_trainer(), make_trainer(), make_trainer(seed=8)
+    for trainer in (first, second, other):
+        trainer.start()
+    for trainer in (first, second, other):
+        trainer.join(60)
+    for name, tensor in first.latest_weights()[1].items():
+        assert torch.equal(tensor, second.latest_weights()[1][name]), name
+    assert not torch.equal(first.latest_weights()[1]["0.weight"],
+                           other.latest_weights()[1]["0.weight"])
+
+
+def test_step_pause_resume_and_stop_from_another_thread():
+    trainer = make_trainer(epochs=50)
+    trainer.step(3)
+    wait_for(lambda: trainer.step_count == 3)
+    time.sleep(0.1)
+    assert trainer.step_count == 3 and trainer.state == T.PAUSED
+    trainer.step_epoch()
+    wait_for(lambda: trainer.step_count == trainer.steps_per_epoch)
+    assert trainer.state == T.PAUSED
+    threading.Thread(target=trainer.resume).start()
+    wait_for(lambda: trainer.step_count > trainer.steps_per_epoch + 2)
+    trainer.pause()
+    time.sleep(0.1)
+    paused_at = trainer.step_count
+    time.sleep(0.2)
+    assert trainer.step_count == paused_at
+    trainer.stop()
+    assert trainer.state == T.STOPPED
+    assert not trainer._thread.is_alive()
+
+
+def test_set_lr_applies_now_and_rejects_nonsense():
+    trainer = make_trainer(epochs=50)
+    trainer.step(1)
+    wait_for(lambda: trainer.step_count == 1)
+    trainer.set_lr(0.001)
+    assert trainer.current_lr == pytest.approx(0.001)
+    with pytest.raises(ValueError, match="lr"):
+        trainer.set_lr(float("nan"))
+    trainer.stop()
+
+
+def test_nan_loss_pauses_with_advice():
+    trainer = make_trainer(dataset=synthetic(scale=1e38), lr=1.0, optimizer="sgd")
+    trainer.start()
+    wait_for(lambda: trainer.state != T.RUNNING)
+    assert trainer.state == T.PAUSED
+    assert "too high" in trainer.message and "learning rate" in trainer.message
+    trainer.stop()
+
+
+def test_snapshot_ring_stays_in_budget_and_spans_the_run():
+    trainer = make_trainer(epochs=6)
+    one = sum(t.numel() * t.element_size() for t in trainer.latest_weights()[1].values())
+    trainer.options.max_snapshot_bytes = 5 * one
+    trainer.start()
+    trainer.join(60)
+    snapshots = trainer.snapshots()
+    assert sum(s.nbytes for s in snapshots) <= 5 * one
+    assert snapshots[0].step == 0 and snapshots[-1].step == trainer.total_steps
+    assert len(snapshots) >= 3
+
+
+def test_snapshot_is_a_copy():
+    trainer = make_trainer()
+    step, state = trainer.latest_weights()
+    before = state["0.weight"].clone()
+    trainer.start()
+    trainer.join(60)
+    assert torch.equal(state["0.weight"], before)
+    assert not torch.equal(trainer.latest_weights()[1]["0.weight"], before)
+
+
+def test_inspection_model_is_independent_eval_copy():
+    trainer = make_trainer()
+    copy = trainer.inspection_model()
+    assert not copy.training
+    assert copy[0].weight.data_ptr() != trainer.network[0].weight.data_ptr()
+
+
+def test_exception_in_thread_fails_the_run_only(monkeypatch):
+    trainer = make_trainer()
+    healthy = make_trainer()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("injected fault")
+
+    monkeypatch.setattr(trainer.network, "forward", broken)
+    trainer.start()
+    healthy.start()
+    trainer.join(30)
+    healthy.join(60)
+    assert trainer.state == T.FAILED and "injected fault" in trainer.message
+    assert not trainer._thread.is_alive()
+    assert healthy.state == T.FINISHED
+
+
+def test_target_accuracy_stops_early():
+    options = T.TrainerOptions(device="cpu", evals_per_epoch=10, target_acc=0.8)
+    trainer = T.Trainer(S.parse_spec(SMALL_NET), synthetic(),
+                        S.TrainingConfig(lr=0.01, batch_size=16, epochs=20), options)
+    trainer.run()
+    assert trainer.state == T.FINISHED and trainer.message == "target reached"
+    assert trainer.time_to_target is not None
+    assert trainer.eval_records[-1].test_acc >= 0.8
+    assert trainer.step_count < trainer.total_steps
+
+
+def test_dataset_that_does_not_fit_is_refused():
+    spec = S.parse_spec({**SMALL_NET, "input": [3, 12, 12]})
+    with pytest.raises(S.SpecError, match=r"input: the spec takes \[3, 12, 12\]"):
+        T.Trainer(spec, synthetic(), S.TrainingConfig(), T.TrainerOptions(device="cpu"))
+
+
+def test_missing_cuda_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        T.pick_device("cuda")
+    assert T.pick_device("auto").type in ("cpu", "mps")
+
+
+@pytest.mark.skipif(not os.environ.get("PLAYGROUND_DATA"), reason="needs PLAYGROUND_DATA")
+def test_augmented_training_on_real_mnist_subset():
+    from playground.presets import load_preset
+
+    dataset = D.load_dataset("mnist", limit_train=3000)
+    model_spec = load_preset("mnist_fast")
+    config = S.resolve_training(model_spec.training, epochs=1, augment=True)
+    trainer = T.Trainer(model_spec, dataset, config, T.TrainerOptions(device="cpu"))
+    trainer.run()
+    assert trainer.state == T.FINISHED
+    assert trainer.eval_records[-1].test_acc > 0.8
