@@ -6,7 +6,7 @@ import streamlit as st
 from .. import figures
 from .. import spec as S
 from .. import train as T
-from ..data import DATASET_NAMES, DataError
+from ..data import DATASET_NAMES, KNOWN_SHAPES, DataError
 from ..presets import load_preset, preset_names
 from . import runs
 
@@ -18,13 +18,15 @@ def render() -> None:
     st.caption("Pick a network and a dataset, press Train, and watch it learn. "
                "Curves and first-layer kernels refresh twice a second while it trains.")
     settings = _settings_form()
-    _controls(settings)
-    _live_panels()
+    _live_panels(settings)
 
 
-def _settings_form() -> dict | None:
-    run = runs.current_run()
-    locked = run is not None and run.trainer.state in (T.RUNNING, T.PAUSED)
+def _is_active(run: runs.Run | None) -> bool:
+    return run is not None and run.trainer.state in (T.RUNNING, T.PAUSED)
+
+
+def _settings_form() -> dict:
+    locked = _is_active(runs.current_run())
     columns = st.columns([2, 2, 1, 1])
     names = preset_names()
     preset = columns[0].selectbox("Network preset", names, disabled=locked,
@@ -45,24 +47,26 @@ def _settings_form() -> dict | None:
     return {"spec": model_spec, "dataset": dataset, "epochs": int(epochs), "lr": float(lr)}
 
 
-def _controls(settings: dict) -> None:
-    run = runs.current_run()
+def _controls(settings: dict, run: runs.Run | None) -> None:
+    """Media-player buttons. Callbacks run before the rerun, so every button's enabled
+    state below already reflects the command just given."""
     state = run.trainer.state if run else None
+    active = state in (T.RUNNING, T.PAUSED)
     buttons = st.columns(5)
-    if buttons[0].button("Train", type="primary", disabled=state in (T.RUNNING, T.PAUSED),
-                         use_container_width=True):
-        _start(settings)
-    if buttons[1].button("Pause", disabled=state != T.RUNNING, use_container_width=True):
-        run.trainer.pause()
-    if buttons[2].button("Resume", disabled=state != T.PAUSED, use_container_width=True):
-        run.trainer.resume()
-    if buttons[3].button("Step", disabled=state not in (T.PAUSED, None) or run is None,
-                         help="Train one batch, then stay paused",
-                         use_container_width=True):
-        run.trainer.step()
-    if buttons[4].button("Stop", disabled=state not in (T.RUNNING, T.PAUSED),
-                         use_container_width=True):
-        run.trainer.stop()
+    buttons[0].button("Train", type="primary", disabled=active, use_container_width=True,
+                      on_click=_start, args=(settings,))
+    buttons[1].button("Pause", disabled=state != T.RUNNING, use_container_width=True,
+                      on_click=lambda: run.trainer.pause())
+    buttons[2].button("Resume", disabled=state != T.PAUSED, use_container_width=True,
+                      on_click=lambda: run.trainer.resume())
+    buttons[3].button("Step", disabled=state != T.PAUSED, use_container_width=True,
+                      help="Train one batch, then stay paused",
+                      on_click=lambda: run.trainer.step())
+    buttons[4].button("Stop", disabled=not active, use_container_width=True,
+                      on_click=lambda: run.trainer.stop())
+    error = st.session_state.pop("train_error", None)
+    if error:
+        st.error(error)
 
 
 def _start(settings: dict) -> None:
@@ -70,16 +74,25 @@ def _start(settings: dict) -> None:
     config = S.resolve_training(model_spec.training, dataset=settings["dataset"],
                                 epochs=settings["epochs"], lr=settings["lr"])
     try:
+        if config.dataset in KNOWN_SHAPES:  # say so before a slow load
+            T.check_fits(model_spec, *KNOWN_SHAPES[config.dataset], config.dataset)
         with st.spinner(f"Loading {config.dataset}..."):
             dataset = runs.dataset(config.dataset)
         runs.start_run(model_spec, dataset, config)
     except (DataError, S.SpecError, runs.RunLimitError) as error:
-        st.error(str(error))
+        st.session_state["train_error"] = str(error)
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
-def _live_panels() -> None:
+def _live_panels(settings: dict) -> None:
     run = runs.current_run()
+    # The settings above are outside this fragment: redraw the whole page once when a run
+    # starts or ends so they lock and unlock with it.
+    active = _is_active(run)
+    if st.session_state.setdefault("run_was_active", active) != active:
+        st.session_state["run_was_active"] = active
+        st.rerun(scope="app")
+    _controls(settings, run)
     if run is None:
         st.info("Press **Train** to start. Nothing is trained yet.")
         return
