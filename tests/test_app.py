@@ -48,7 +48,8 @@ def app():
 
 def test_page_opens_ready_to_train(app):
     assert app.title[0].value == "Train a CNN, live"
-    assert app.selectbox(key="preset").value == "mnist_fast"
+    assert app.selectbox(key="preset").value is None
+    assert "**MNIST fast**" in app.caption[1].value
     assert any("Press **Train**" in info.value for info in app.info)
     assert button(app, "Pause").disabled
 
@@ -80,10 +81,36 @@ def test_train_pause_resume_stop(app):
     assert not trainer._thread.is_alive()
 
 
+def test_loading_a_preset_changes_the_network_and_its_settings(app):
+    app.selectbox(key="preset").select("lenet5").run()
+    assert not app.exception
+    assert "**LeNet-5**" in app.caption[1].value
+    assert app.number_input(key="epochs-LeNet-5").value == 3
+    assert app.selectbox(key="preset").value is None
+
+
 def test_network_that_does_not_fit_the_dataset_is_explained(app):
-    app.selectbox(key="dataset-mnist_fast").select("cifar10").run()
+    app.selectbox(key="dataset-MNIST fast").select("cifar10").run()
     button(app, "Train").click().run()
     assert not app.exception
     assert any("the spec takes [1, 28, 28] but cifar10 images are [3, 32, 32]" in e.value
                for e in app.error)
     assert "run_id" not in app.session_state
+
+
+def test_offline_without_data_trains_on_the_embedded_subset(tmp_path, monkeypatch):
+    import torchvision
+
+    def no_network(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", no_network)
+    monkeypatch.setenv("PLAYGROUND_DATA", str(tmp_path))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    button(at, "Train").click().run()
+    assert not at.exception and not at.error
+    rerun_until(at, lambda: any("embedded MNIST subset" in w.value for w in at.warning))
+    rerun_until(at, lambda: metric(at, "Images/s") != "-")
+    button(at, "Stop").click().run()
+    rerun_until(at, lambda: metric(at, "State") == "stopped")

@@ -65,10 +65,14 @@ def registry() -> RunRegistry:
     return RunRegistry()
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
 def dataset(name: str) -> D.Dataset:
     """Loaded once per server process; every session shares the tensors read-only."""
-    return D.load_dataset(name)
+    return _cached_dataset(name, str(D.default_data_dir()))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _cached_dataset(name: str, data_dir: str) -> D.Dataset:
+    return D.load_dataset(name, data_dir)
 
 
 def current_run() -> Run | None:

@@ -8,7 +8,7 @@ from .. import spec as S
 from .. import train as T
 from ..data import DATASET_NAMES, KNOWN_SHAPES, DataError
 from ..presets import load_preset, preset_names
-from . import runs
+from . import runs, session
 
 REFRESH_SECONDS = 0.5
 
@@ -28,23 +28,34 @@ def _is_active(run: runs.Run | None) -> bool:
 def _settings_form() -> dict:
     locked = _is_active(runs.current_run())
     columns = st.columns([2, 2, 1, 1])
+    model_spec = session.current_spec()
     names = preset_names()
-    preset = columns[0].selectbox("Network preset", names, disabled=locked,
-                                  format_func=lambda name: load_preset(name).name,
-                                  key="preset")
-    model_spec = load_preset(preset)
-    st.caption(model_spec.description)
+    columns[0].selectbox("Load a preset network", names, index=None, disabled=locked,
+                         placeholder=model_spec.name,
+                         format_func=lambda name: load_preset(name).name, key="preset",
+                         on_change=_load_chosen_preset)
+    st.caption(f"**{model_spec.name}**: {model_spec.description}" if model_spec.description
+               else f"**{model_spec.name}**")
     section = model_spec.training or S.TrainingSpec()
-    default_dataset = section.dataset if section.dataset in DATASET_NAMES else "mnist"
+    config = S.resolve_training(section)
+    default_dataset = config.dataset if config.dataset in DATASET_NAMES else "mnist"
+    # Widget keys carry the spec's name so a newly loaded network shows its own settings.
+    suffix = model_spec.name
     dataset = columns[1].selectbox("Dataset", DATASET_NAMES, disabled=locked,
                                    index=DATASET_NAMES.index(default_dataset),
-                                   key=f"dataset-{preset}")
-    config = S.resolve_training(section)
+                                   key=f"dataset-{suffix}")
     epochs = columns[2].number_input("Epochs", 1, S.LIMITS.max_epochs, config.epochs,
-                                     disabled=locked, key=f"epochs-{preset}")
+                                     disabled=locked, key=f"epochs-{suffix}")
     lr = columns[3].number_input("Learning rate", 1e-5, 10.0, config.lr, format="%.4f",
-                                 disabled=locked, key=f"lr-{preset}")
+                                 disabled=locked, key=f"lr-{suffix}")
     return {"spec": model_spec, "dataset": dataset, "epochs": int(epochs), "lr": float(lr)}
+
+
+def _load_chosen_preset() -> None:
+    name = st.session_state.get("preset")
+    if name:
+        session.set_spec(load_preset(name))
+        st.session_state["preset"] = None
 
 
 def _controls(settings: dict, run: runs.Run | None) -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from playground import inspection as I
+from playground import inspect as I
 from playground import spec as S
 from playground.model import analyze, build_model
 

@@ -1,0 +1,23 @@
+"""Per-browser-session state shared by all pages: the one network being worked on.
+
+The spec is the single description of the network: the Build page edits it, the Train
+page trains it, exports and share links serialize it.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from .. import spec as S
+from ..presets import DEFAULT_PRESET, load_preset
+
+SPEC_KEY = "spec"
+
+
+def current_spec() -> S.ModelSpec:
+    if SPEC_KEY not in st.session_state:
+        st.session_state[SPEC_KEY] = load_preset(DEFAULT_PRESET)
+    return st.session_state[SPEC_KEY]
+
+
+def set_spec(model_spec: S.ModelSpec) -> None:
+    st.session_state[SPEC_KEY] = model_spec
