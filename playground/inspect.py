@@ -381,3 +381,159 @@ def receptive_window(infos: list[LayerInfo], index: int, row: int,
             top, bottom = top * stride - padding, bottom * stride - padding + reach
             left, right = left * stride - padding, right * stride - padding + reach
     return top, left, bottom, right
+
+
+# --- orientation, reference kernels, filtering --------------------------------------------
+
+ORIENTED_SHARE = 0.4  # orientation_selectivity at or above this: "orientation-selective"
+
+
+def dominant_orientation(kernel2d: np.ndarray, size: int = 32) -> tuple[float, float]:
+    """(angle in degrees in [0, 180), selectivity in [0, 1]) of a kernel's spectrum.
+
+    Convention: the angle is the direction of the frequency vector that carries the most
+    power, counter-clockwise from the image's x axis (left to right) with y pointing up.
+    It is the direction across which the kernel responds to change, so it is
+    perpendicular to the edges it finds: Sobel-x (a derivative along x, a vertical-edge
+    detector) gives 0 degrees, Sobel-y 90 degrees.
+
+    Computed as the power-weighted mean of the doubled angle (a frequency and its mirror
+    image through DC are the same orientation); the selectivity is the length of that
+    mean: 0 for a spectrum with 90-degree symmetry (box, Gaussian, Laplacian), near 1 when
+    all power lies on one line through DC.
+    """
+    power = kernel_spectrum(kernel2d, size) ** 2
+    fy = np.fft.fftshift(np.fft.fftfreq(power.shape[0]))[:, None]
+    fx = np.fft.fftshift(np.fft.fftfreq(power.shape[1]))[None, :]
+    theta = np.arctan2(-fy, fx)  # rows grow downwards; angles count with y up
+    weights = power * (np.hypot(fy, fx) > 0)
+    total = weights.sum()
+    if total <= 0:
+        return 0.0, 0.0
+    mean = (weights * np.exp(2j * theta)).sum() / total
+    angle = float(np.degrees(np.angle(mean)) / 2) % 180.0
+    return round(angle, 6) % 180.0, float(abs(mean))
+
+
+def kernel_character(kernel2d: np.ndarray, size: int = 32) -> tuple[str, float | None]:
+    """(label, angle): "orientation-selective" with its angle in degrees when the
+    selectivity of `dominant_orientation` is at least ORIENTED_SHARE, else the band label
+    of `frequency_label` and None."""
+    angle, selectivity = dominant_orientation(kernel2d, size)
+    if selectivity >= ORIENTED_SHARE:
+        return "orientation-selective", angle
+    return frequency_label(kernel2d, size), None
+
+
+def reference_kernels() -> dict[str, np.ndarray]:
+    """Textbook 3x3 / 5x5 filters to compare learned kernels with (float64)."""
+    gauss = np.exp(-np.arange(-2, 3) ** 2 / 2.0)
+    gauss = np.outer(gauss, gauss)
+    sobel_x = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
+    return {
+        "box (mean)": np.full((3, 3), 1 / 9),
+        "Gaussian": gauss / gauss.sum(),
+        "Sobel x": sobel_x,
+        "Sobel y": sobel_x.T.copy(),
+        "Laplacian": np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float64),
+    }
+
+
+def circular_filter(image2d: np.ndarray, kernel2d: np.ndarray) -> np.ndarray:
+    """What `conv2d` computes (a cross-correlation), with circular padding so the output
+    keeps the image's size and the convolution theorem holds exactly (see
+    `kernel_transfer`)."""
+    image = torch.as_tensor(np.asarray(image2d, dtype=np.float64))[None, None]
+    kernel = torch.as_tensor(np.asarray(kernel2d, dtype=np.float64))[None, None]
+    kh, kw = kernel.shape[-2:]
+    padded = F.pad(image, (kw // 2, kw - 1 - kw // 2, kh // 2, kh - 1 - kh // 2),
+                   mode="circular")
+    return F.conv2d(padded, kernel)[0, 0].numpy()
+
+
+def kernel_transfer(kernel2d: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Complex transfer function H on an image grid of `shape` (not shifted), such that
+    fft2(circular_filter(x, k)) == fft2(x) * H: the kernel is flipped (cross-correlation
+    is convolution with the flipped kernel) and wrapped around so its centre sits at 0."""
+    kernel = np.asarray(kernel2d, dtype=np.float64)
+    kh, kw = kernel.shape
+    embedded = np.zeros(shape)
+    flipped = kernel[::-1, ::-1]
+    for u in range(kh):
+        for v in range(kw):
+            # flipped[u, v] = kernel[kh-1-u, kw-1-v] acts at offset (u - (kh-1-kh//2), ...)
+            embedded[(u - (kh - 1 - kh // 2)) % shape[0],
+                     (v - (kw - 1 - kw // 2)) % shape[1]] += flipped[u, v]
+    return np.fft.fft2(embedded)
+
+
+def centred_magnitude(image2d: np.ndarray, db: bool = False) -> np.ndarray:
+    """|fft2| of an image with DC in the centre, linear or in dB."""
+    magnitude = np.abs(np.fft.fftshift(np.fft.fft2(np.asarray(image2d, dtype=np.float64))))
+    return 20 * np.log10(magnitude + DB_EPS) if db else magnitude
+
+
+# --- pooling of any kind ------------------------------------------------------------------
+
+@dataclass
+class PoolCompare:
+    """Max and average pooling of the same input, with the max winners."""
+
+    max_output: np.ndarray   # [C, H', W']
+    avg_output: np.ndarray   # [C, H', W']
+    argmax_rows: np.ndarray  # [C, H', W'] in the unpadded input
+    argmax_cols: np.ndarray
+
+
+def pool_compare(features: np.ndarray, kernel_size: int, stride: int | None = None,
+                 padding: int = 0) -> PoolCompare:
+    """Pool `features` [C, H, W] both ways with the same window (avg counts padding as 0,
+    as nn.AvgPool2d does by default)."""
+    stride = stride or kernel_size
+    x = torch.as_tensor(np.asarray(features, dtype=np.float32))[None]
+    maxed, flat = F.max_pool2d(x, kernel_size, stride, padding, return_indices=True)
+    averaged = F.avg_pool2d(x, kernel_size, stride, padding)
+    width = x.shape[-1]
+    flat = flat[0].numpy()
+    return PoolCompare(_numpy(maxed[0]), _numpy(averaged[0]), flat // width, flat % width)
+
+
+# --- saliency -----------------------------------------------------------------------------
+
+def last_spatial_layer(infos: list[LayerInfo]) -> int | None:
+    """Index of the last layer whose output still has a [C, H, W] shape (Grad-CAM's)."""
+    spatial = [info.index for info in infos if len(info.output_shape) == 3]
+    return spatial[-1] if spatial else None
+
+
+def grad_cam(network: nn.Module, probe: torch.Tensor, index: int,
+             class_index: int | None = None) -> tuple[np.ndarray, int]:
+    """Grad-CAM (Selvaraju et al. 2017) of layer `index` for one image.
+
+    Returns (map [H, W] of the layer's output resolution, scaled to [0, 1], class used).
+    The class defaults to the predicted one. Run it on a snapshot: gradients flow to the
+    input only, the weights stay frozen.
+    """
+    layer = _child(network, index)
+    stored: dict[str, torch.Tensor] = {}
+
+    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        output.retain_grad()
+        stored["output"] = output
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        with torch.enable_grad(), _eval_mode(network):
+            x = _batch(probe, network).clone().requires_grad_(True)
+            logits = network(x)
+            chosen = int(logits[0].argmax()) if class_index is None else int(class_index)
+            logits[0, chosen].backward()
+    finally:
+        handle.remove()
+    output = stored["output"]
+    if output.dim() != 4:
+        raise ValueError(f"layer {index} has a flat output: Grad-CAM needs a feature map")
+    weights = output.grad[0].mean(dim=(1, 2))              # [C]: pooled gradients
+    cam = torch.relu((weights[:, None, None] * output[0]).sum(0)).detach()
+    peak = float(cam.max())
+    return _numpy(cam / peak if peak > 0 else cam), chosen

@@ -292,3 +292,71 @@ def test_receptive_window_through_bottleneck_blocks_and_pools():
         row = info.output_shape[1] // 2
         top, left, bottom, right = I.receptive_window(infos, info.index, row, row)
         assert bottom - top + 1 == right - left + 1 == info.receptive_field, info
+
+
+# --- orientation, references, convolution theorem, pooling, Grad-CAM ----------------------
+
+def test_reference_kernel_characters():
+    """Box and Gaussian are low-pass, the Laplacian high-pass, Sobel x orientation-selective
+    at 0 degrees (it responds to change along x) and Sobel y at 90 degrees."""
+    references = I.reference_kernels()
+    assert I.kernel_character(references["box (mean)"]) == ("low-pass", None)
+    assert I.kernel_character(references["Gaussian"]) == ("low-pass", None)
+    assert I.kernel_character(references["Laplacian"]) == ("high-pass", None)
+    label, angle = I.kernel_character(references["Sobel x"])
+    assert label == "orientation-selective" and angle == pytest.approx(0, abs=1e-6)
+    label, angle = I.kernel_character(references["Sobel y"])
+    assert label == "orientation-selective" and angle == pytest.approx(90, abs=1e-6)
+
+
+def test_dominant_orientation_of_a_diagonal_edge():
+    diagonal = np.array([[0, 1, 2], [-1, 0, 1], [-2, -1, 0]], dtype=float)  # ramps up-right
+    angle, selectivity = I.dominant_orientation(diagonal)
+    assert angle == pytest.approx(45, abs=1) and selectivity > 0.2
+    assert I.dominant_orientation(np.zeros((3, 3))) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (5, 5), (2, 4)])
+def test_convolution_theorem_with_circular_padding(shape):
+    generator = np.random.default_rng(1)
+    image, kernel = generator.normal(size=(12, 10)), generator.normal(size=shape)
+    filtered = I.circular_filter(image, kernel)
+    assert filtered.shape == image.shape
+    np.testing.assert_allclose(np.fft.fft2(filtered),
+                               np.fft.fft2(image) * I.kernel_transfer(kernel, image.shape),
+                               atol=1e-9)
+    # and the filter is conv2d's cross-correlation in the interior
+    reference = torch.nn.functional.conv2d(torch.tensor(image)[None, None],
+                                           torch.tensor(kernel)[None, None])[0, 0].numpy()
+    top, left = shape[0] // 2, shape[1] // 2
+    np.testing.assert_allclose(filtered[top:top + reference.shape[0],
+                                        left:left + reference.shape[1]], reference, atol=1e-9)
+
+
+def test_centred_magnitude_has_dc_in_the_middle():
+    magnitude = I.centred_magnitude(np.ones((8, 8)))
+    assert magnitude[4, 4] == pytest.approx(64) and magnitude.sum() == pytest.approx(64)
+
+
+def test_pool_compare_on_a_hand_made_example():
+    x = np.array([[[1, 5, 0, 0], [2, 3, 0, 8], [0, 0, 4, 4], [9, 0, 4, 4]]], dtype=float)
+    result = I.pool_compare(x, 2)
+    np.testing.assert_array_equal(result.max_output[0], [[5, 8], [9, 4]])
+    np.testing.assert_allclose(result.avg_output[0], [[2.75, 2], [2.25, 4]])
+    assert (result.argmax_rows[0, 0, 0], result.argmax_cols[0, 0, 0]) == (0, 1)
+    assert (result.argmax_rows[0, 1, 0], result.argmax_cols[0, 1, 0]) == (3, 0)
+
+
+def test_grad_cam_on_a_preset_snapshot():
+    model_spec = preset("lenet5")
+    network = I.snapshot_model(network_for("lenet5"))
+    infos = analyze(model_spec).layers
+    index = I.last_spatial_layer(infos)
+    assert index == 5
+    cam, chosen = I.grad_cam(network, probe_for(model_spec), index)
+    assert cam.shape == (5, 5) and 0 <= cam.min() and cam.max() <= 1
+    assert chosen == int(np.argmax(I.predict(network, probe_for(model_spec))))
+    assert not any(p.requires_grad for p in network.parameters())
+    assert all(p.grad is None for p in network.parameters())
+    with pytest.raises(ValueError, match="flat output"):
+        I.grad_cam(network, probe_for(model_spec), 7)

@@ -1,0 +1,529 @@
+"""Inspect page: look inside the session's run with one probe image.
+
+Layout: the probe (test image, upload or drawing) and its prediction on top, outside the
+live fragment so that choosing one redraws everything; below, the time machine and one
+panel at a time (kernels, feature maps, pooling, frequency, Grad-CAM) in a fragment that
+refreshes twice a second while the run trains. Only the chosen panel is computed.
+
+Every figure is built from a CPU copy of the weights (`Trainer.latest_weights` or a
+snapshot), never from the module the trainer is updating.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+import torch
+
+from .. import inspect as I
+from .. import inspect_figures as IF
+from .. import probe as P
+from .. import train as T
+from . import runs
+
+REFRESH_SECONDS = 0.5
+WATCH_SECONDS = 2.0
+PANELS = ("Kernels", "Feature maps", "Pooling", "Frequency", "Grad-CAM")
+SOURCES = ("Test image", "Upload", "Draw")
+MAX_TILES = 256          # kernels drawn per page
+EVOLUTION_FRAMES = 10
+CANVAS_SIZE = 224
+
+
+@dataclass
+class Probe:
+    tensor: torch.Tensor      # normalised [C, H, W] on the CPU
+    image: np.ndarray         # [H, W, C] in [0, 1] for drawing
+    true_class: int | None
+    key: str                  # identifies the probe for caching
+    caption: str
+
+
+def render() -> None:
+    st.title("Inspect the network")
+    run = runs.current_run()
+    if run is None:
+        st.info("Nothing to inspect yet: start a run on the **Train** page, then come back "
+                "here (it can keep training while you look).")
+        return
+    trainer = run.trainer
+    st.caption("Pick an image to look at the network with, then a panel. While the run "
+               "trains, the panels follow it; the time machine goes back to earlier steps.")
+    probe = _probe_section(trainer)
+    if probe is None:
+        return
+    running = trainer.state == T.RUNNING
+    st.session_state["insp_rendered_running"] = running
+    st.fragment(_live, run_every=REFRESH_SECONDS if running else None)(run.run_id, trainer,
+                                                                      probe)
+    if not running:
+        st.fragment(_watch, run_every=WATCH_SECONDS)(trainer)
+
+
+def _watch(trainer: T.Trainer) -> None:
+    """While the page is still (paused or finished), notice a run that starts again."""
+    if (trainer.state == T.RUNNING) != st.session_state.get("insp_rendered_running"):
+        st.rerun(scope="app")
+
+
+# --- the probe ----------------------------------------------------------------------------
+
+def _probe_section(trainer: T.Trainer) -> Probe | None:
+    left, middle = st.columns([3, 2])
+    with left:
+        source = st.radio("Probe image", SOURCES, horizontal=True, key="insp_source")
+        if source == "Test image":
+            probe = _test_probe(trainer)
+        elif source == "Upload":
+            probe = _upload_probe(trainer)
+        else:
+            probe = _drawn_probe(trainer)
+    if probe is None:
+        with middle:
+            st.info("No probe image yet." if source == "Draw" else
+                    "Upload a PNG or JPEG to look at the network with it.")
+        return None
+    return probe
+
+
+def _test_probe(trainer: T.Trainer) -> Probe:
+    data = trainer.data
+    columns = st.columns([3, 2])
+    class_index = columns[0].selectbox("Class", range(len(data.classes)), key="insp_class",
+                                       format_func=lambda i: data.classes[i])
+    positions = P.class_indices(data.test_y, class_index)
+    if len(positions) == 0:
+        st.warning(f"the test set has no image of class {data.classes[class_index]}")
+        positions = np.arange(1)
+    count = len(positions)
+    if st.session_state.get("insp_nth", 0) >= count:
+        st.session_state["insp_nth"] = 0
+    nth = columns[1].number_input(f"Image (of {count:,})", 0, count - 1, key="insp_nth")
+    index = int(positions[int(nth)])
+    st.button("Next mistake", help="The next test image the network (at the step shown "
+              "below) gets wrong", on_click=_next_mistake, args=(trainer, index))
+    note = st.session_state.pop("insp_mistake_note", None)
+    if note:
+        st.caption(note)
+    tensor = data.test_x[index].to("cpu", torch.float32)
+    label = int(data.test_y[index])
+    return Probe(tensor, P.to_display(tensor, data.mean, data.std), label, f"test:{index}",
+                 f"test image {index:,} ({data.classes[label]})")
+
+
+def _next_mistake(trainer: T.Trainer, current: int) -> None:
+    network = st.session_state.get("insp_network") or trainer.inspection_model()
+    data = trainer.data
+    found = P.next_mistake(network, data.test_x, data.test_y, after=current)
+    if found is None:
+        st.session_state["insp_mistake_note"] = "No mistakes: every test image is right."
+        return
+    label = int(data.test_y[found])
+    positions = P.class_indices(data.test_y, label)
+    st.session_state["insp_class"] = label
+    st.session_state["insp_nth"] = int(np.searchsorted(positions, found))
+    st.session_state["insp_mistake_note"] = f"Test image {found:,} is misclassified."
+
+
+def _upload_probe(trainer: T.Trainer) -> Probe | None:
+    data = trainer.data
+    channels, height, width = data.input_shape
+    upload = st.file_uploader("PNG or JPEG (up to 10 MB)", type=["png", "jpg", "jpeg"],
+                              key="insp_upload")
+    centre = st.checkbox("Centre like an MNIST digit", value=channels == 1,
+                         key="insp_centre", disabled=channels != 1,
+                         help="Invert dark-on-light, fit the ink in 20x20 and centre it by "
+                              "its centre of mass, as MNIST's digits were prepared")
+    if upload is None:
+        return None
+    raw = upload.getvalue()
+    try:
+        image = P.decode_upload(raw, channels, height, width, centre_digit=centre)
+    except P.ProbeError as error:
+        st.error(f"{upload.name}: {error}")
+        return None
+    tensor = P.to_tensor(image, data.mean, data.std)
+    digest = hashlib.sha1(raw).hexdigest()[:12]
+    return Probe(tensor, P.to_display(tensor, data.mean, data.std), None,
+                 f"upload:{digest}:{centre}", f"{upload.name} as {height}x{width}")
+
+
+def _drawn_probe(trainer: T.Trainer) -> Probe | None:
+    data = trainer.data
+    channels, height, width = data.input_shape
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except Exception as error:  # not installed, or its component could not register
+        st.warning(f"Drawing needs the streamlit-drawable-canvas package ({error}).")
+        return None
+    st.caption("Draw a digit with the mouse (white on black).")
+    result = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
+                       height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw",
+                       return_image_data=True, key="insp_canvas")
+    pixels = getattr(result, "image_data", None) if result is not None else None
+    if pixels is None:
+        return None
+    try:
+        image = P.from_canvas(pixels, channels, height, width)
+    except P.ProbeError as error:
+        st.error(str(error))
+        return None
+    if image is None:
+        return None
+    tensor = P.to_tensor(image, data.mean, data.std)
+    digest = hashlib.sha1(image.tobytes()).hexdigest()[:12]
+    return Probe(tensor, P.to_display(tensor, data.mean, data.std), None, f"draw:{digest}",
+                 f"your drawing as {height}x{width}")
+
+
+# --- weights: live or from the time machine -----------------------------------------------
+
+@dataclass
+class View:
+    step: int
+    network: torch.nn.Module
+    state: dict[str, torch.Tensor]
+    live: bool
+
+
+def _time_machine(trainer: T.Trainer) -> View:
+    snapshots = trainer.snapshots()
+    last = len(snapshots)  # position `last` is "now"
+    if st.session_state.get("insp_follow", True) or st.session_state.get("insp_pos", last) > last:
+        st.session_state["insp_pos"] = last
+    columns = st.columns([5, 2])
+    position = columns[0].slider(
+        "Time machine: weight snapshot (right end = now)", 0, last, key="insp_pos",
+        on_change=_moved_time_machine, args=(last,),
+        help="Go back to earlier training steps. While the run trains, the slider follows "
+             "the latest step unless you move it.")
+    following = position == last
+    if not following:
+        columns[1].button("Follow latest", on_click=_follow_latest, key="insp_follow_btn")
+    if following:
+        step, state = trainer.latest_weights()
+        live = True
+    else:
+        snapshot = snapshots[position]
+        step, state, live = snapshot.step, snapshot.state, False
+    network = _cached_network(trainer, step, state, live)
+    epoch = step / trainer.steps_per_epoch
+    columns[1].markdown(f"**step {step:,}** (epoch {epoch:.2f})" +
+                        (" · live" if live else " · snapshot"))
+    return View(step, network, state, live)
+
+
+def _moved_time_machine(last: int) -> None:
+    st.session_state["insp_follow"] = st.session_state.get("insp_pos", last) >= last
+
+
+def _follow_latest() -> None:
+    st.session_state["insp_follow"] = True
+
+
+def _cached_network(trainer: T.Trainer, step: int, state: dict, live: bool) -> torch.nn.Module:
+    key = (id(trainer), step, live)
+    cached = st.session_state.get("insp_network_key")
+    if cached != key or "insp_network" not in st.session_state:
+        st.session_state["insp_network"] = I.model_from_state(trainer.spec, state)
+        st.session_state["insp_network_key"] = key
+        st.session_state.pop("insp_acts_key", None)
+    return st.session_state["insp_network"]
+
+
+def _activations(view: View, probe: Probe) -> list[I.LayerActivation]:
+    key = (st.session_state.get("insp_network_key"), probe.key)
+    if st.session_state.get("insp_acts_key") != key:
+        st.session_state["insp_acts"] = I.activations(view.network, probe.tensor)
+        st.session_state["insp_probs"] = I.predict(view.network, probe.tensor)
+        st.session_state["insp_acts_key"] = key
+    return st.session_state["insp_acts"]
+
+
+# --- the live part ------------------------------------------------------------------------
+
+def _live(run_id: str, trainer: T.Trainer, probe: Probe) -> None:
+    if (trainer.state == T.RUNNING) != st.session_state.get("insp_rendered_running"):
+        st.rerun(scope="app")  # started or stopped: the fragment's timer must change
+    started = time.perf_counter()
+    view = _time_machine(trainer)
+    acts = _activations(view, probe)
+    probs = st.session_state["insp_probs"]
+    classes = trainer.data.classes
+    predicted = int(np.argmax(probs))
+    verdict = ("" if probe.true_class is None else
+               " ✓ right" if predicted == probe.true_class else
+               f" ✗ wrong (it is {classes[probe.true_class]})")
+    left, right = st.columns([2, 3])
+    with left:
+        st.plotly_chart(IF.probe_image(probe.image, probe.caption, height=300),
+                        use_container_width=True, key="insp_probe_image",
+                        config={"displayModeBar": False})
+    with right:
+        title = f"Prediction: {classes[predicted]} ({probs[predicted]:.0%}){verdict}"
+        st.plotly_chart(IF.probabilities(probs, classes, probe.true_class, title=title,
+                                         height=300),
+                        use_container_width=True, key="insp_probs_chart",
+                        config={"displayModeBar": False})
+    panel = st.radio("Panel", PANELS, horizontal=True, key="insp_panel")
+    infos = trainer.analysis.layers
+    if panel == "Kernels":
+        _kernels_panel(trainer, view, infos)
+    elif panel == "Feature maps":
+        _feature_panel(trainer, view, probe, acts, infos)
+    elif panel == "Pooling":
+        _pooling_panel(probe, acts, infos)
+    elif panel == "Frequency":
+        _frequency_panel(view, probe, acts, infos)
+    else:
+        _grad_cam_panel(trainer, view, probe, infos)
+    st.caption(f"Panel built in {(time.perf_counter() - started) * 1000:.0f} ms.")
+
+
+def _layer_label(info) -> str:
+    shape = "x".join(str(n) for n in info.output_shape)
+    return f"layer {info.index}: {info.type} → {shape}"
+
+
+def _choose_layer(label: str, infos: list, key: str):
+    by_index = {info.index: info for info in infos}
+    if st.session_state.get(key) not in by_index:
+        st.session_state[key] = infos[0].index
+    index = st.selectbox(label, list(by_index), key=key,
+                         format_func=lambda i: _layer_label(by_index[i]))
+    return by_index[index]
+
+
+def _conv_infos(infos: list) -> list:
+    return [info for info in infos if info.type == "conv"]
+
+
+# --- kernels ------------------------------------------------------------------------------
+
+def _kernels_panel(trainer: T.Trainer, view: View, infos: list) -> None:
+    convs = _conv_infos(infos)
+    if not convs:
+        st.info("This network has no top-level conv layer.")
+        return
+    columns = st.columns([3, 2, 2])
+    with columns[0]:
+        info = _choose_layer("Conv layer", convs, "insp_kernel_layer")
+    scale = columns[1].radio("Colour scale", ("per layer", "per kernel"), horizontal=True,
+                             key="insp_kernel_scale",
+                             help="Per layer: one scale, compare kernels' strength. "
+                                  "Per kernel: each stretched, see each one's pattern.")
+    weights = view.state[f"{info.index}.weight"].numpy()
+    out_channels, in_channels = weights.shape[:2]
+    shown_in = min(in_channels, 16)
+    per_page = max(1, MAX_TILES // shown_in)
+    pages = -(-out_channels // per_page)
+    page = 0
+    if pages > 1:
+        page = columns[2].number_input(f"Page (of {pages})", 1, pages, key="insp_kernel_page") - 1
+    chunk, first = IF.kernel_page(weights, page, per_page)
+    title = (f"Layer {info.index} kernels at step {view.step:,}: out {first}–"
+             f"{first + len(chunk) - 1} of {out_channels}, {in_channels} in, "
+             f"{weights.shape[2]}x{weights.shape[3]}")
+    st.plotly_chart(IF.kernel_grid(chunk, "layer" if scale == "per layer" else "kernel",
+                                   first, title), use_container_width=True,
+                    key="insp_kernels")
+    if in_channels > shown_in:
+        st.caption(f"Columns are input channels 0–{shown_in - 1} of {in_channels}.")
+    if in_channels == 3 and info.input_shape[0] == 3 and info.index == convs[0].index:
+        st.plotly_chart(IF.rgb_kernel_images(chunk, first, "The same kernels as colour "
+                                                           "images (grey = 0)"),
+                        use_container_width=True, key="insp_rgb_kernels")
+    _evolution(trainer, info, weights.shape)
+
+
+def _evolution(trainer: T.Trainer, info, shape) -> None:
+    columns = st.columns(2)
+    out = columns[0].number_input("Evolution of kernel: out", 0, shape[0] - 1, 0,
+                                  key=f"insp_evo_out_{info.index}")
+    inn = columns[1].number_input("in", 0, shape[1] - 1, 0, key=f"insp_evo_in_{info.index}")
+    snapshots = trainer.snapshots()
+    if len(snapshots) > EVOLUTION_FRAMES:
+        picks = np.linspace(0, len(snapshots) - 1, EVOLUTION_FRAMES).round().astype(int)
+        snapshots = [snapshots[i] for i in sorted(set(picks))]
+    frames = [(s.step, s.state[f"{info.index}.weight"][out, inn].numpy()) for s in snapshots]
+    st.plotly_chart(IF.kernel_evolution(frames, f"Kernel out {out}, in {inn} from "
+                                                "initialisation"),
+                    use_container_width=True, key="insp_evolution")
+
+
+# --- feature maps -------------------------------------------------------------------------
+
+def _nonlinearity_after(index: int, acts: list[I.LayerActivation]) -> I.LayerActivation | None:
+    """The activation layer a conv feeds (through BatchNorm/dropout), if any."""
+    for act in acts[index + 1:]:
+        if act.type in I.ACTIVATION_TYPES:
+            return act
+        if act.type not in ("batchnorm", "dropout"):
+            return None
+    return None
+
+
+def _feature_panel(trainer: T.Trainer, view: View, probe: Probe,
+                   acts: list[I.LayerActivation], infos: list) -> None:
+    spatial = [info for info in infos if len(info.output_shape) == 3]
+    if not spatial:
+        st.info("No layer has a spatial output.")
+        return
+    columns = st.columns([3, 3, 2])
+    with columns[0]:
+        info = _choose_layer("Layer", spatial, "insp_fm_layer")
+    act = acts[info.index]
+    pre, post = act.pre_activation, act.output
+    after = _nonlinearity_after(info.index, acts) if info.type == "conv" else None
+    if after is not None:
+        pre, post = after.pre_activation, after.output
+    choices = ("after the nonlinearity", "before it") if pre is not None else ("output",)
+    which = columns[1].radio("Show", choices, horizontal=True, key="insp_fm_which")
+    maps = pre if which == "before it" else post
+    channel = int(columns[2].number_input("Channel", 0, maps.shape[0] - 1, 0,
+                                          key="insp_fm_channel"))
+    stats = st.columns(4)
+    stats[0].metric("min", f"{maps.min():.3f}")
+    stats[1].metric("max", f"{maps.max():.3f}")
+    stats[2].metric("mean", f"{maps.mean():.3f}")
+    stats[3].metric("zeros", f"{float((maps == 0).mean()):.0%}",
+                    help="Share of exactly zero values: the units a ReLU switched off")
+    label = "" if which == "output" else f" ({which})"
+    st.plotly_chart(IF.feature_grid(maps, f"Layer {info.index} ({info.type}) feature maps"
+                                          f"{label}, {maps.shape[0]} channels",
+                                    selected=channel),
+                    use_container_width=True, key="insp_fm_grid")
+    _receptive_field(trainer, probe, info, maps[channel], channel)
+
+
+def _receptive_field(trainer: T.Trainer, probe: Probe, info, channel_map: np.ndarray,
+                     channel: int) -> None:
+    height, width = channel_map.shape
+    stored = st.session_state.get("insp_rf_pixel")
+    if not stored or stored[0] != info.index:
+        stored = (info.index, height // 2, width // 2)
+    left, right = st.columns(2)
+    with left:
+        event = st.plotly_chart(
+            IF.clickable_map(channel_map, f"Channel {channel}: click a pixel",
+                             selected=stored[1:]),
+            use_container_width=True, key="insp_rf_click", on_select="rerun",
+            selection_mode="points")
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    if points:
+        point = points[0]
+        row, col = int(round(point["y"])), int(round(point["x"]))
+        if 0 <= row < height and 0 <= col < width and (info.index, row, col) != stored:
+            stored = (info.index, row, col)
+    st.session_state["insp_rf_pixel"] = stored
+    _, row, col = stored
+    window = I.receptive_window(trainer.analysis.layers, info.index, row, col)
+    top, left_col, bottom, right_col = window
+    size = bottom - top + 1
+    inside = IF.clip_window(window, probe.image.shape[:2])
+    padded = (size * (right_col - left_col + 1) -
+              (0 if inside is None else
+               (inside[2] - inside[0] + 1) * (inside[3] - inside[1] + 1)))
+    title = (f"Receptive field of ({row}, {col}): {size}x{right_col - left_col + 1} "
+             f"input pixels" + (f", {padded} of them padding" if padded else ""))
+    with right:
+        st.plotly_chart(IF.receptive_field_on_input(probe.image, window, title),
+                        use_container_width=True, key="insp_rf_input",
+                        config={"displayModeBar": False})
+    st.caption(f"Rows {top}…{bottom}, columns {left_col}…{right_col} of the input "
+               f"(negative or past the edge = zero padding, dashed).")
+
+
+# --- pooling ------------------------------------------------------------------------------
+
+def _pooling_panel(probe: Probe, acts: list[I.LayerActivation], infos: list) -> None:
+    pools = [info for info in infos if info.type in ("maxpool", "avgpool")]
+    if not pools:
+        st.info("This network has no pooling layer (a strided conv or a residual stage "
+                "downsamples instead).")
+        return
+    columns = st.columns([3, 2, 2])
+    with columns[0]:
+        info = _choose_layer("Pooling layer", pools, "insp_pool_layer")
+    own = "max" if info.type == "maxpool" else "avg"
+    mode_key = f"insp_pool_mode_{info.index}"
+    mode = columns[1].radio("Pooling", ("max", "avg"), index=0 if own == "max" else 1,
+                            horizontal=True, key=mode_key,
+                            help=f"The layer does {own} pooling; switch to compare.")
+    features = (acts[info.index - 1].output if info.index > 0
+                else probe.tensor.numpy())
+    channel = int(columns[2].number_input("Channel", 0, features.shape[0] - 1, 0,
+                                          key="insp_pool_channel"))
+    layer = info.layer
+    stride = layer.stride or layer.kernel_size
+    result = I.pool_compare(features[channel:channel + 1], layer.kernel_size, stride,
+                            layer.padding)
+    title = (f"Layer {info.index} ({info.type}), channel {channel}"
+             + ("" if mode == own else f": what {mode} pooling would give instead"))
+    st.plotly_chart(IF.pooling(features[channel], result.max_output[0], result.avg_output[0],
+                               result.argmax_rows[0], result.argmax_cols[0],
+                               layer.kernel_size, stride, layer.padding, mode, title),
+                    use_container_width=True, key="insp_pool")
+    if mode == "max":
+        st.caption("Orange circles: the winning (largest) value in each window; only it "
+                   "passes on, and only it gets a gradient.")
+    else:
+        st.caption("Average pooling: every value in a window counts equally.")
+
+
+# --- frequency ----------------------------------------------------------------------------
+
+@st.cache_resource(show_spinner=False)
+def _reference_figure(db: bool):
+    return IF.reference_table(db)
+
+
+def _frequency_panel(view: View, probe: Probe, acts: list[I.LayerActivation],
+                     infos: list) -> None:
+    convs = _conv_infos(infos)
+    if not convs:
+        st.info("This network has no top-level conv layer.")
+        return
+    columns = st.columns([3, 1, 1, 2])
+    with columns[0]:
+        info = _choose_layer("Conv layer", convs, "insp_freq_layer")
+    weights = view.state[f"{info.index}.weight"].numpy()
+    out = int(columns[1].number_input("out", 0, weights.shape[0] - 1, 0, key="insp_freq_out"))
+    inn = int(columns[2].number_input("in", 0, weights.shape[1] - 1, 0, key="insp_freq_in"))
+    db = columns[3].radio("Magnitude", ("linear", "dB"), horizontal=True,
+                          key="insp_freq_db") == "dB"
+    kernel = weights[out, inn]
+    st.plotly_chart(IF.frequency_response(kernel, db, title=f"Layer {info.index} kernel "
+                                                            f"out {out}, in {inn}"),
+                    use_container_width=True, key="insp_freq")
+    st.caption("Angle: the direction (counter-clockwise from →) in which the kernel "
+               "responds to change, perpendicular to the edges it finds: Sobel x is 0°.")
+    features = acts[info.index - 1].output if info.index > 0 else probe.tensor.numpy()
+    st.plotly_chart(IF.convolution_theorem(features[inn], kernel, db,
+                                           title="Convolution theorem on this layer's input "
+                                                 f"(channel {inn})"),
+                    use_container_width=True, key="insp_theorem")
+    with st.expander("What low-pass and high-pass look like", expanded=False):
+        st.plotly_chart(_reference_figure(db), use_container_width=True, key="insp_refs")
+
+
+# --- Grad-CAM -----------------------------------------------------------------------------
+
+def _grad_cam_panel(trainer: T.Trainer, view: View, probe: Probe, infos: list) -> None:
+    index = I.last_spatial_layer(infos)
+    if index is None:
+        st.info("Grad-CAM needs a layer with a spatial output.")
+        return
+    classes = trainer.data.classes
+    choice = st.selectbox("Explain class", [None, *range(len(classes))], key="insp_cam_class",
+                          format_func=lambda i: "the predicted class" if i is None
+                          else classes[i])
+    cam, used = I.grad_cam(view.network, probe.tensor, index, choice)
+    st.plotly_chart(IF.grad_cam_overlay(probe.image, cam,
+                                        f"Grad-CAM of layer {index} for “{classes[used]}”"),
+                    use_container_width=True, key="insp_cam")
+    st.caption("Bright: where the last feature maps most raise this class's score "
+               "(gradient-weighted channels, ReLU, upsampled).")
