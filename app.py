@@ -2,12 +2,16 @@
 import streamlit as st
 
 from playground.train import configure_threads
-from playground.ui import train_page
+from playground.ui import build_page, inspect_page, placeholders, train_page
 
 st.set_page_config(page_title="CNN Playground", page_icon="🧠", layout="wide")
 configure_threads()
+build_page.open_shared_lesson()  # a share link (?lesson=...) opens on any page
 
 navigation = st.navigation([
+    st.Page(build_page.render, title="Build", icon="🧱", url_path="build"),
     st.Page(train_page.render, title="Train", icon="🏋️", url_path="train", default=True),
-])
+    st.Page(inspect_page.render, title="Inspect", icon="🔬", url_path="inspect"),
+    st.Page(placeholders.learn, title="Learn", icon="🎓", url_path="learn"),
+], position="top")
 navigation.run()

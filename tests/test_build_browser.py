@@ -1,0 +1,145 @@
+"""The Build page in headless Chromium: dragging a layer, opening a share link, and
+projector-sized screenshots (1280x720) of LeNet-5 and the small ResNet under out/."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from playground import share
+from playground import spec as S
+from playground.presets import load_preset
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("PLAYGROUND_ARTIFACTS", ROOT / "out"))
+PROJECTOR = {"width": 1280, "height": 720}
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not os.environ.get("PLAYGROUND_DATA"),
+                                 reason="needs PLAYGROUND_DATA")]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.headless", "true"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert process.poll() is None, process.stdout.read()
+            assert time.monotonic() < deadline, "streamlit did not start"
+            time.sleep(0.3)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing; CI must run the browser tests")
+        pytest.skip(f"{CHROMIUM} is missing (sudo apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking"])
+        yield instance
+        instance.close()
+
+
+def _open(browser, url: str):
+    page = browser.new_page(viewport=PROJECTOR)
+    page.goto(url)
+    page.locator("table.pg-table").first.wait_for(timeout=60_000)
+    return page
+
+
+def _layer_row(page, index: int) -> str:
+    """The text of the architecture table's row for layer `index`."""
+    row = page.locator("table.pg-table tr:not(.fx)").nth(index + 2)  # header, input
+    return " ".join(row.inner_text().split())
+
+
+def test_dragging_a_layer_reorders_the_network(server, browser):
+    page = _open(browser, f"{server}/build")
+    assert _layer_row(page, 0).startswith("0 conv 8 · 3x3 · pad 1 [8, 28, 28]")
+    items = page.frame_locator("iframe[title*='sortable']").locator(".sortable-item")
+    items.first.wait_for(timeout=20_000)
+    assert items.nth(2).inner_text() == "2: max pool 2x2"
+    source, target = items.nth(2).bounding_box(), items.nth(0).bounding_box()
+    start_x, y = source["x"] + source["width"] / 2, source["y"] + source["height"] / 2
+    page.mouse.move(start_x, y)
+    page.mouse.down()
+    for step in range(1, 11):  # small steps, as a hand moves: the drag must start
+        page.mouse.move(start_x + (target["x"] + 5 - start_x) * step / 10, y)
+        page.wait_for_timeout(40)
+    page.mouse.up()
+    deadline = time.monotonic() + 30
+    while not _layer_row(page, 0).startswith("0 max pool 2x2 [1, 14, 14]"):
+        assert time.monotonic() < deadline, _layer_row(page, 0)
+        page.wait_for_timeout(300)
+    assert _layer_row(page, 1).startswith("1 conv 8 · 3x3 · pad 1 [8, 14, 14]")
+    page.close()
+
+
+def test_a_share_link_opens_the_same_network_and_settings(server, browser):
+    lesson = load_preset("lenet5").replace(
+        name="Lesson: LeNet on clothes", training=S.TrainingSpec(
+            dataset="fashion-mnist", optimizer="sgd", lr=0.05, batch_size=32, epochs=4,
+            seed=9, hidden_panels=["Diagnostics"]))
+    page = _open(browser, share.share_url(server, lesson))
+    page.get_by_text("Opened the shared lesson").first.wait_for(timeout=20_000)
+    assert _layer_row(page, 0).startswith("0 conv 6 · 5x5 · pad 2 [6, 28, 28] 156")
+    assert _layer_row(page, 11).startswith("11 linear 10 [10] 850")
+    page.get_by_text("Network and lesson settings").first.click()
+    settings = page.locator("[data-testid='stExpander']").filter(
+        has_text="Network and lesson settings")
+    settings.get_by_label("Batch size").wait_for(timeout=10_000)
+    assert settings.get_by_label("Dataset").input_value() == "fashion-mnist"
+    assert settings.get_by_label("Batch size").input_value() == "32"
+    assert settings.get_by_label("Seed").input_value() == "9"
+    assert settings.get_by_label("Name").input_value() == "Lesson: LeNet on clothes"
+    assert settings.get_by_text("Diagnostics").count() >= 1
+    # the same lesson is what the Train page trains
+    page.get_by_role("link", name="Train").first.click()
+    page.get_by_text("Train a CNN, live").first.wait_for(timeout=30_000)
+    page.get_by_text("Lesson: LeNet on clothes").first.wait_for(timeout=10_000)
+    assert page.get_by_label("Batch size").input_value() == "32"
+    assert page.get_by_label("Dataset").input_value() == "fashion-mnist"
+    page.close()
+
+
+@pytest.mark.parametrize("preset", ["lenet5", "resnet_cifar10"])
+def test_projector_screenshots(server, browser, preset):
+    page = _open(browser, share.share_url(server, load_preset(preset)))
+    page.wait_for_timeout(2500)  # the diagram and the drag list draw last
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"build_{preset}.png"))
+    page.get_by_text("Shapes, parameters").first.scroll_into_view_if_needed()
+    page.locator("table.pg-table summary").nth(1).click()  # layer 0's parameters
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(ARTIFACTS / f"build_{preset}_table.png"))
+    assert page.locator("tr.fx .fx-params .pg-fx").first.is_visible()
+    page.close()
