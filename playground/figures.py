@@ -12,33 +12,64 @@ from plotly.subplots import make_subplots
 # reversed so positive weights are red and negative ones blue.
 DIVERGING = "RdBu_r"
 FONT = dict(size=15)
+TICK_FONT = dict(size=14)   # set on every axis: Streamlit's chart theme makes ticks smaller
+LEGEND_FONT = dict(size=14)
+
+
+def _readable(figure: go.Figure) -> go.Figure:
+    """Tick and legend fonts large enough to read on a projector from the back row."""
+    figure.update_xaxes(tickfont=TICK_FONT, title_font=FONT)
+    figure.update_yaxes(tickfont=TICK_FONT, title_font=FONT)
+    figure.update_layout(legend_font=LEGEND_FONT)
+    figure.update_annotations(font_size=FONT["size"] + 1, selector=dict(xref="paper"))
+    return figure
+
+
+def _column(records: Sequence, name: str) -> np.ndarray:
+    return np.fromiter((getattr(r, name) for r in records), dtype=np.float64,
+                       count=len(records))
 
 
 def training_curves(step_records: Sequence, eval_records: Sequence,
-                    title: str = "") -> go.Figure:
-    """Loss and accuracy against training step: train (per record) and test (per eval)."""
+                    title: str = "", by: str = "step", epoch_records: Sequence = (),
+                    height: int = 360) -> go.Figure:
+    """Loss and accuracy: train (per record) and test (per eval), against the training step
+    (`by="step"`) or the epoch (`by="epoch"`, with each finished epoch's averages marked)."""
+    if by not in ("step", "epoch"):
+        raise ValueError(f"by must be 'step' or 'epoch', got {by!r}")
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"),
                            horizontal_spacing=0.1)
-    steps = [r.step for r in step_records]
-    eval_steps = [r.step for r in eval_records]
-    figure.add_trace(go.Scatter(x=steps, y=[r.loss for r in step_records], name="train loss",
+    # numpy arrays, not lists: plotly validates a list element by element (slow at 2x/s)
+    steps = _column(step_records, by)
+    eval_steps = _column(eval_records, by)
+    figure.add_trace(go.Scatter(x=steps, y=_column(step_records, "loss"), name="train loss",
                                 mode="lines", line=dict(color="#1f77b4")), row=1, col=1)
-    figure.add_trace(go.Scatter(x=eval_steps, y=[r.test_loss for r in eval_records],
+    figure.add_trace(go.Scatter(x=eval_steps, y=_column(eval_records, "test_loss"),
                                 name="test loss", mode="lines+markers",
                                 line=dict(color="#ff7f0e")), row=1, col=1)
-    figure.add_trace(go.Scatter(x=steps, y=[r.train_acc for r in step_records],
+    figure.add_trace(go.Scatter(x=steps, y=_column(step_records, "train_acc"),
                                 name="train accuracy", mode="lines",
                                 line=dict(color="#1f77b4", dash="dot")), row=1, col=2)
-    figure.add_trace(go.Scatter(x=eval_steps, y=[r.test_acc for r in eval_records],
+    figure.add_trace(go.Scatter(x=eval_steps, y=_column(eval_records, "test_acc"),
                                 name="test accuracy", mode="lines+markers",
                                 line=dict(color="#ff7f0e", dash="dot")), row=1, col=2)
-    figure.update_xaxes(title_text="training step")
+    if by == "epoch" and epoch_records:
+        epochs = [r.epoch for r in epoch_records]
+        figure.add_trace(go.Scatter(x=epochs, y=[r.train_loss for r in epoch_records],
+                                    name="train loss (epoch mean)", mode="markers",
+                                    marker=dict(color="#1f77b4", size=11, symbol="square")),
+                         row=1, col=1)
+        figure.add_trace(go.Scatter(x=epochs, y=[r.train_acc for r in epoch_records],
+                                    name="train accuracy (epoch mean)", mode="markers",
+                                    marker=dict(color="#1f77b4", size=11, symbol="square-open")),
+                         row=1, col=2)
+    figure.update_xaxes(title_text="training step" if by == "step" else "epoch")
     figure.update_yaxes(rangemode="tozero", row=1, col=1)
     figure.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
-    figure.update_layout(title=title or None, height=360, font=FONT,
+    figure.update_layout(title=title or None, height=height, font=FONT,
                          margin=dict(l=40, r=20, t=50 if title else 30, b=40),
                          legend=dict(orientation="h", y=-0.25), uirevision="curves")
-    return figure
+    return _readable(figure)
 
 
 def tile_kernels(kernels: np.ndarray, columns: int | None = None) -> np.ndarray:
@@ -77,4 +108,151 @@ def kernel_grid(kernels: np.ndarray, title: str = "", height: int | None = None)
                          height=height or int(min(700, max(260, 26 * rows + 80))),
                          margin=dict(l=10, r=10, t=40 if title else 10, b=10),
                          plot_bgcolor="white", uirevision="kernels")
+    return figure
+
+
+# Qualitative colours for overlaid runs and layers (Plotly's default cycle, colour-blind
+# friendly enough for up to ~6 lines when paired with dash styles).
+LINE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+               "#7f7f7f", "#bcbd22", "#17becf")
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+
+
+def compare_curves(runs: Sequence[tuple[str, Sequence, Sequence]], height: int = 380,
+                   title: str = "") -> go.Figure:
+    """Overlay several runs: train loss and test accuracy against the epoch.
+
+    `runs` holds (label, step_records, eval_records); the epoch axis lines up runs with
+    different batch sizes. The first run is drawn thickest (the current one).
+    """
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Train loss", "Test accuracy"),
+                           horizontal_spacing=0.1)
+    for position, (label, step_records, eval_records) in enumerate(runs):
+        style = dict(color=LINE_COLORS[position % len(LINE_COLORS)],
+                     dash=DASHES[position % len(DASHES)], width=4 if position == 0 else 2.5)
+        figure.add_trace(go.Scatter(x=_column(step_records, "epoch"),
+                                    y=_column(step_records, "loss"), name=label,
+                                    legendgroup=str(position), mode="lines", line=style),
+                         row=1, col=1)
+        figure.add_trace(go.Scatter(x=_column(eval_records, "epoch"),
+                                    y=_column(eval_records, "test_acc"), name=label,
+                                    legendgroup=str(position), showlegend=False,
+                                    mode="lines+markers", line=style), row=1, col=2)
+    figure.update_xaxes(title_text="epoch")
+    figure.update_yaxes(rangemode="tozero", row=1, col=1)
+    figure.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
+    figure.update_layout(title=title or None, height=height, font=FONT,
+                         margin=dict(l=40, r=20, t=50 if title else 30, b=40),
+                         legend=dict(orientation="h", y=-0.25), uirevision="compare")
+    return _readable(figure)
+
+
+def norm_curves(norm_records: Sequence, layer_names: dict[int, str] | None = None,
+                height: int = 380) -> go.Figure:
+    """Per-layer weight and gradient norms against the step (gradients on a log scale)."""
+    figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                           subplot_titles=("Weight norm per layer", "Gradient norm per layer"))
+    names = layer_names or {}
+    layers = sorted({layer for r in norm_records for layer in r.layers})
+    for position, layer in enumerate(layers):
+        points = [(r.step, r.weight_norms[r.layers.index(layer)],
+                   r.grad_norms[r.layers.index(layer)])
+                  for r in norm_records if layer in r.layers]
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 3).T
+        style = dict(color=LINE_COLORS[position % len(LINE_COLORS)], width=2.5)
+        label = names.get(layer, f"layer {layer}")
+        figure.add_trace(go.Scatter(x=points[0], y=points[1],
+                                    name=label, legendgroup=label, mode="lines", line=style),
+                         row=1, col=1)
+        figure.add_trace(go.Scatter(x=points[0], y=points[2],
+                                    name=label, legendgroup=label, showlegend=False,
+                                    mode="lines", line=style), row=1, col=2)
+    figure.update_xaxes(title_text="training step")
+    figure.update_yaxes(rangemode="tozero", row=1, col=1)
+    figure.update_yaxes(type="log", row=1, col=2)
+    figure.update_layout(height=height, font=FONT, margin=dict(l=40, r=20, t=30, b=40),
+                         legend=dict(orientation="h", y=-0.25), uirevision="norms")
+    return _readable(figure)
+
+
+def dead_filter_bars(counts: Sequence[tuple[str, int, int]], height: int = 300) -> go.Figure:
+    """Stacked bars per conv layer: (label, dead filters, total filters)."""
+    labels = [c[0] for c in counts]
+    dead = [c[1] for c in counts]
+    alive = [c[2] - c[1] for c in counts]
+    figure = go.Figure([
+        go.Bar(x=labels, y=alive, name="alive", marker_color="#1f77b4"),
+        go.Bar(x=labels, y=dead, name="dead (always zero after ReLU)", marker_color="#d62728",
+               text=[f"{d} dead" for d in dead], textposition="outside"),
+    ])
+    figure.update_layout(barmode="stack", height=height, font=FONT,
+                         yaxis_title="filters", margin=dict(l=40, r=20, t=30, b=40),
+                         legend=dict(orientation="h", y=-0.3), uirevision="dead")
+    return _readable(figure)
+
+
+def confusion_matrix(matrix: np.ndarray, classes: Sequence[str], title: str = "",
+                     height: int = 520) -> go.Figure:
+    """Counts of [true, predicted]; colour is the share of each true class (row)."""
+    matrix = np.asarray(matrix)
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    labels = [str(c) for c in classes]
+    figure = go.Figure(go.Heatmap(
+        z=shares, x=labels, y=labels, colorscale="Blues", zmin=0, zmax=1,
+        text=matrix, texttemplate="%{text}", textfont=dict(size=14),
+        customdata=shares,
+        hovertemplate="true %{y}, predicted %{x}: %{text} images (%{customdata:.1%})"
+                      "<extra></extra>",
+        colorbar=dict(title="share of<br>true class", tickformat=".0%")))
+    figure.update_yaxes(autorange="reversed", title_text="true class", type="category")
+    figure.update_xaxes(title_text="predicted class", type="category", side="bottom")
+    figure.update_layout(title=title or None, height=height, font=FONT,
+                         margin=dict(l=60, r=20, t=50 if title else 20, b=60),
+                         uirevision="confusion")
+    return _readable(figure)
+
+
+def _to_rgb(images: np.ndarray) -> np.ndarray:
+    """[N, C, H, W] floats in [0, 1] -> [N, H, W, 3] uint8."""
+    images = np.clip(np.asarray(images, dtype=np.float32), 0, 1)
+    if images.shape[1] == 1:
+        images = np.repeat(images, 3, axis=1)
+    return (images[:, :3].transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)
+
+
+def image_grid(images: np.ndarray, captions: Sequence[str] = (), columns: int = 8,
+               caption_colors: Sequence[str] = (), cell_px: int = 110,
+               caption_lines: int = 1, title: str = "") -> go.Figure:
+    """Images [N, C, H, W] in [0, 1] tiled into one picture, a caption under each.
+
+    One image trace plus text annotations: fast to build and to redraw twice a second.
+    """
+    rgb = _to_rgb(images)
+    count, height, width = rgb.shape[:3]
+    columns = max(1, min(columns, count)) if count else 1
+    rows = math.ceil(count / columns) if count else 1
+    line_px = 19
+    gap = max(2, round(width * 0.12))
+    caption_rows = math.ceil(caption_lines * line_px * height / cell_px) if captions else 0
+    cell_h, cell_w = height + caption_rows + gap, width + gap
+    canvas = np.full((rows * cell_h, columns * cell_w, 3), 255, dtype=np.uint8)
+    annotations = []
+    for n in range(count):
+        row, col = divmod(n, columns)
+        top, left = row * cell_h, col * cell_w
+        canvas[top:top + height, left:left + width] = rgb[n]
+        if n < len(captions):
+            annotations.append(dict(
+                x=left + width / 2, y=top + height + 1, xref="x", yref="y",
+                text=captions[n], showarrow=False, yanchor="top", align="center",
+                font=dict(size=14, color=caption_colors[n] if n < len(caption_colors)
+                          else "#222")))
+    scale = cell_px / width
+    figure = go.Figure(go.Image(z=canvas, hoverinfo="skip"))
+    figure.update_xaxes(visible=False, range=[-0.5, canvas.shape[1] - 0.5])
+    figure.update_yaxes(visible=False, range=[canvas.shape[0] - 0.5, -0.5])
+    figure.update_layout(
+        title=title or None, annotations=annotations, font=FONT,
+        width=None, height=int(canvas.shape[0] * scale) + (50 if title else 10),
+        margin=dict(l=0, r=0, t=40 if title else 0, b=0), plot_bgcolor="white")
     return figure

@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from . import diagnostics as Dg
 from . import model as M
 from . import spec as S
 from .augment import augment_batch
@@ -79,6 +80,17 @@ class EpochRecord:
 
 
 @dataclass
+class NormRecord:
+    """Per-layer L2 norms of the weights and of the last gradients, at one step."""
+
+    step: int
+    epoch: float
+    layers: list[int]          # top-level layer indices (spec order, auto head last)
+    weight_norms: list[float]
+    grad_norms: list[float]
+
+
+@dataclass
 class Snapshot:
     step: int
     epoch: float
@@ -98,6 +110,11 @@ class TrainerOptions:
     target_acc: float | None = None  # stop once the test accuracy reaches this
     max_seconds: float | None = None  # stop after this much training time
     on_epoch_end: Callable[[EpochRecord], None] | None = None
+    record_norms: bool = False       # per-layer weight/gradient norms at every log point
+    keep_predictions: bool = False   # top-3 test predictions at every evaluation
+    # Called with the new state from whichever thread changed it, under the trainer's
+    # lock: it must only signal (set an Event), never block or take other locks.
+    on_state_change: Callable[[str], None] | None = None
 
 
 @dataclass
@@ -137,10 +154,13 @@ class Trainer:
         self._stop_requested = False
         self._lr_scale = 1.0
         self._end_when_paused = False  # run(): nobody is there to resume a paused run
+        self._in_step = False          # the thread is inside a step (for `busy`)
 
         self.step_records: list[StepRecord] = []
         self.eval_records: list[EvalRecord] = []
         self.epoch_records: list[EpochRecord] = []
+        self.norm_records: list[NormRecord] = []
+        self._predictions: Dg.TestPredictions | None = None
         self._snapshots: list[Snapshot] = []
         self._snapshot_every = self.options.snapshot_every
         self.time_to_target: float | None = None
@@ -168,6 +188,8 @@ class Trainer:
             self._progress = _Progress()
             self._epoch_progress = _Progress()
             self.step_records, self.eval_records, self.epoch_records = [], [], []
+            self.norm_records, self._predictions = [], None
+            self._pending_steps, self._lr_scale = 0, 1.0
             self._snapshots, self._snapshot_every = [], self.options.snapshot_every
             self.time_to_target = None
             self._state, self._message = READY, ""
@@ -242,12 +264,36 @@ class Trainer:
         return self._message
 
     @property
+    def busy(self) -> bool:
+        """True while the thread trains: running, or working through requested steps."""
+        return self._state == RUNNING or self._pending_steps > 0 or self._in_step
+
+    @property
+    def pending_steps(self) -> int:
+        """Steps asked for with step()/step_epoch() and not yet trained."""
+        return self._pending_steps
+
+    @property
     def epoch(self) -> float:
         return self.step_count / self.steps_per_epoch
 
     def history(self) -> tuple[list[StepRecord], list[EvalRecord], list[EpochRecord]]:
         with self._lock:
             return list(self.step_records), list(self.eval_records), list(self.epoch_records)
+
+    def norm_history(self) -> list[NormRecord]:
+        with self._lock:
+            return list(self.norm_records)
+
+    def test_predictions(self) -> Dg.TestPredictions | None:
+        """Top-3 predictions on the test set from the latest evaluation (keep_predictions)."""
+        return self._predictions
+
+    def remaining_seconds(self) -> float | None:
+        """Training time still needed at the pace so far (evaluations not counted)."""
+        if self.step_count == 0 or self.train_seconds <= 0:
+            return None
+        return self.train_seconds / self.step_count * (self.total_steps - self.step_count)
 
     def snapshots(self) -> list[Snapshot]:
         with self._lock:
@@ -288,6 +334,8 @@ class Trainer:
         if message is not None:
             self._message = message
         self._wake.notify_all()
+        if self.options.on_state_change is not None:
+            self.options.on_state_change(state)
 
     def _next_command(self) -> bool:
         """Block while paused; False when the loop should end."""
@@ -306,9 +354,13 @@ class Trainer:
     def _run(self) -> None:
         try:
             while self.step_count < self.total_steps and self._next_command():
-                self._train_step()
-                if self._after_step():
-                    break
+                self._in_step = True
+                try:
+                    self._train_step()
+                    if self._after_step():
+                        break
+                finally:
+                    self._in_step = False
             with self._lock:
                 if self._state in (RUNNING, PAUSED) and not self._stop_requested:
                     done = self.step_count >= self.total_steps
@@ -370,6 +422,8 @@ class Trainer:
         """Records, evaluations and snapshots due after this step; True to end the run."""
         step = self.step_count
         if step % self.options.log_every == 0 or step == self.total_steps:
+            if self.options.record_norms:
+                self._record_norms()
             if self._record_steps():
                 return True
         if step % self._snapshot_every == 0:
@@ -406,6 +460,13 @@ class Trainer:
                 self._pending_steps = 0
         return False
 
+    def _record_norms(self) -> None:
+        """Right after backward and the optimizer step: the gradients are still there."""
+        layers, weights, grads = Dg.layer_norms(self.network)
+        record = NormRecord(self.step_count, self.epoch, layers, weights, grads)
+        with self._lock:
+            self.norm_records.append(record)
+
     @property
     def current_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
@@ -421,6 +482,8 @@ class Trainer:
     def _evaluate(self) -> float:
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
+        keep = self.options.keep_predictions
+        classes, probs = [], []
         with self._model_lock:
             self.network.eval()
             for start in range(0, self.test_size, 1000):
@@ -429,12 +492,20 @@ class Trainer:
                 logits = self.network(images)
                 loss_sum += F.cross_entropy(logits, labels, reduction="sum")
                 correct += (logits.argmax(1) == labels).sum()
+                if keep:
+                    top_classes, top_probs = Dg.top_k(logits, 3)
+                    classes.append(top_classes)
+                    probs.append(top_probs)
             self.network.train()
         accuracy = float(correct) / self.test_size
         record = EvalRecord(self.step_count, self.epoch, float(loss_sum) / self.test_size,
                             accuracy, self.train_seconds)
         with self._lock:
             self.eval_records.append(record)
+            if keep:
+                self._predictions = Dg.TestPredictions(
+                    self.step_count, self.epoch, torch.cat(classes).cpu(),
+                    torch.cat(probs).cpu())
         return accuracy
 
     def _flush_epoch(self, force: bool = False) -> None:

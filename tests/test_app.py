@@ -60,7 +60,7 @@ def test_train_pause_resume_stop(app):
     rerun_until(app, lambda: metric(app, "State") == "running")
     assert metric(app, "Device") == "cpu"
     rerun_until(app, lambda: metric(app, "Images/s") != "-")
-    assert len(app.get("plotly_chart")) == 2  # curves and first-layer kernels
+    assert len(app.get("plotly_chart")) >= 2  # curves and first-layer kernels, at least
 
     button(app, "Pause").click().run()
     rerun_until(app, lambda: metric(app, "State") == "paused")

@@ -88,7 +88,8 @@ def test_live_training_updates_without_interaction(server, browser):
     page.screenshot(path=str(ARTIFACTS / "train_page.png"), full_page=True)
 
     page.get_by_role("button", name="Pause").click()
-    page.wait_for_timeout(1500)
+    # "pausing" while the step in flight (maybe with a test evaluation) finishes
+    page.get_by_text("paused", exact=True).first.wait_for(timeout=30_000)
     paused = _step_number(page)
     page.wait_for_timeout(1500)
     assert _step_number(page) == paused

@@ -203,3 +203,41 @@ def test_augmented_training_on_real_mnist_subset():
     trainer.run()
     assert trainer.state == T.FINISHED
     assert trainer.eval_records[-1].test_acc > 0.8
+
+
+def test_norms_and_predictions_are_recorded_only_when_asked():
+    plain = make_trainer(epochs=1)
+    plain.run()
+    assert plain.norm_history() == [] and plain.test_predictions() is None
+    states = []
+    options = T.TrainerOptions(device="cpu", log_every=4, evals_per_epoch=2, record_norms=True,
+                               keep_predictions=True, on_state_change=states.append)
+    trainer = T.Trainer(S.parse_spec(SMALL_NET), synthetic(),
+                        S.TrainingConfig(lr=0.01, batch_size=32, epochs=1, seed=7), options)
+    trainer.start()
+    trainer.join(60)
+    assert states[-2:] == [T.RUNNING, T.FINISHED]
+    norms = trainer.norm_history()
+    assert [r.step for r in norms] == [r.step for r in trainer.step_records]
+    assert all(len(r.weight_norms) == len(r.grad_norms) == 2 for r in norms)
+    assert all(math.isfinite(g) and g > 0 for r in norms for g in r.grad_norms)
+    predictions = trainer.test_predictions()
+    assert predictions.step == trainer.step_count
+    assert predictions.top_classes.shape == (128, 3)
+    accuracy = (predictions.predicted == trainer.data.test_y).float().mean().item()
+    assert accuracy == pytest.approx(trainer.eval_records[-1].test_acc)
+    # The same seed gives the same weights with or without the extra records.
+    assert torch.equal(plain.latest_weights()[1]["0.weight"],
+                       trainer.latest_weights()[1]["0.weight"])
+
+
+def test_busy_while_stepping_and_remaining_time():
+    trainer = make_trainer(epochs=50)
+    assert not trainer.busy and trainer.remaining_seconds() is None
+    trainer.step_epoch()
+    assert trainer.busy
+    wait_for(lambda: not trainer.busy)
+    assert trainer.state == T.PAUSED and trainer.step_count == trainer.steps_per_epoch
+    assert trainer.remaining_seconds() > 0
+    trainer.stop()
+    assert not trainer.busy

@@ -1,54 +1,139 @@
-"""Train page: choose a network and dataset, train live, watch curves and kernels."""
+"""Train page: settings, media-player controls, live curves, and panels that look closer.
+
+Only widgets and layout live here; numbers come from the trainer's records, diagnostics
+and figure builders. The live part is one fragment that reruns twice a second only while
+the run is training (or queued); otherwise a slow heartbeat tells the registry the page is
+still open, and every state change redraws the whole page once.
+"""
 from __future__ import annotations
+
+import numpy as np
+import torch
 
 import streamlit as st
 
+from .. import diagnostics as Dg
 from .. import figures
 from .. import spec as S
 from .. import train as T
+from ..augment import augment_batch
 from ..data import DATASET_NAMES, KNOWN_SHAPES, DataError
 from ..presets import load_preset, preset_names
 from . import runs, session
 
-REFRESH_SECONDS = 0.5
+REFRESH_SECONDS = 0.5      # live panels while training
+HEARTBEAT_SECONDS = 20.0   # "this page is still open" while nothing changes
+GALLERY_SIZE = 24
+DEAD_FILTER_IMAGES = 256
+PANELS = ("Confusion matrix", "Test images", "Diagnostics", "Compare runs")
+OPTIMIZER_NAMES = {"sgd": "SGD + momentum", "adam": "Adam", "adamw": "AdamW"}
+SCHEDULE_NAMES = {"constant": "constant", "onecycle": "one-cycle"}
+DEVICES = ("auto", "cpu", "cuda")
+SETTINGS_KEY = "settings-open"
 
 
 def render() -> None:
     st.title("Train a CNN, live")
     st.caption("Pick a network and a dataset, press Train, and watch it learn. "
-               "Curves and first-layer kernels refresh twice a second while it trains.")
-    settings = _settings_form()
-    _live_panels(settings)
+               "Curves, predictions and diagnostics refresh twice a second while it trains.")
+    run = runs.current_run()
+    runs.session_owner()
+    label = "Settings"
+    if run is not None:
+        config = run.trainer.config
+        label = (f"Settings: {config.dataset}, {OPTIMIZER_NAMES[config.optimizer]} lr "
+                 f"{run.trainer.current_lr:.2g}, batch {config.batch_size}, "
+                 f"{config.epochs} epochs, {SCHEDULE_NAMES[config.schedule]} schedule, seed "
+                 f"{config.seed}{', augmentation' if config.augment else ''} "
+                 "(learning rate and augmentation can change while it trains)")
+    # Open until a run starts, so the curves fit on a projected screen; a click reopens it.
+    with st.expander(label, expanded=True, key=SETTINGS_KEY, on_change="rerun"):
+        settings = _settings_form(run)
+    if settings["augment"]:
+        _augmentation_examples(settings["dataset"])
+    live = _is_live(run)
+    st.session_state["page_live"] = live
+    st.fragment(_live_panels, run_every=REFRESH_SECONDS if live else None)(settings)
+    if run is not None and not live:
+        st.fragment(_heartbeat, run_every=HEARTBEAT_SECONDS)()
+
+
+def _heartbeat() -> None:
+    runs.current_run()  # touching the run keeps the idle reaper away
 
 
 def _is_active(run: runs.Run | None) -> bool:
-    return run is not None and run.trainer.state in (T.RUNNING, T.PAUSED)
+    """A run that holds the settings: training, paused mid-way, queued or stepping."""
+    return run is not None and (run.queued or run.trainer.busy
+                                or run.trainer.state in (T.RUNNING, T.PAUSED))
 
 
-def _settings_form() -> dict:
-    locked = _is_active(runs.current_run())
-    columns = st.columns([2, 2, 1, 1])
+def _is_live(run: runs.Run | None) -> bool:
+    """Something changes by itself: worth refreshing twice a second."""
+    return run is not None and (run.queued or run.trainer.busy)
+
+
+# --- settings ------------------------------------------------------------------------------
+
+def _settings_form(run: runs.Run | None) -> dict:
+    locked = _is_active(run)
     model_spec = session.current_spec()
-    names = preset_names()
-    columns[0].selectbox("Load a preset network", names, index=None, disabled=locked,
-                         placeholder=model_spec.name,
-                         format_func=lambda name: load_preset(name).name, key="preset",
-                         on_change=_load_chosen_preset)
-    st.caption(f"**{model_spec.name}**: {model_spec.description}" if model_spec.description
-               else f"**{model_spec.name}**")
     section = model_spec.training or S.TrainingSpec()
     config = S.resolve_training(section)
+    if run is not None and run.trainer.spec.name == model_spec.name:
+        config = run.trainer.config  # a reload shows the settings the run was started with
     default_dataset = config.dataset if config.dataset in DATASET_NAMES else "mnist"
     # Widget keys carry the spec's name so a newly loaded network shows its own settings.
     suffix = model_spec.name
-    dataset = columns[1].selectbox("Dataset", DATASET_NAMES, disabled=locked,
-                                   index=DATASET_NAMES.index(default_dataset),
-                                   key=f"dataset-{suffix}")
-    epochs = columns[2].number_input("Epochs", 1, S.LIMITS.max_epochs, config.epochs,
-                                     disabled=locked, key=f"epochs-{suffix}")
-    lr = columns[3].number_input("Learning rate", 1e-5, 10.0, config.lr, format="%.4f",
-                                 disabled=locked, key=f"lr-{suffix}")
-    return {"spec": model_spec, "dataset": dataset, "epochs": int(epochs), "lr": float(lr)}
+    top = st.columns([2.2, 1.6, 1.6, 1.3, 1.3, 1.0])
+    top[0].selectbox("Load a preset network", preset_names(), index=None, disabled=locked,
+                     placeholder=model_spec.name,
+                     format_func=lambda name: load_preset(name).name, key="preset",
+                     on_change=_load_chosen_preset)
+    dataset = top[1].selectbox("Dataset", DATASET_NAMES, disabled=locked,
+                               index=DATASET_NAMES.index(default_dataset),
+                               key=f"dataset-{suffix}")
+    optimizer = top[2].selectbox("Optimizer", tuple(OPTIMIZER_NAMES), disabled=locked,
+                                 index=tuple(OPTIMIZER_NAMES).index(config.optimizer),
+                                 format_func=OPTIMIZER_NAMES.get, key=f"optimizer-{suffix}")
+    lr = top[3].number_input("Learning rate", 1e-5, 10.0, float(config.lr), format="%g",
+                             key=f"lr-{suffix}", on_change=_change_lr, args=(f"lr-{suffix}",),
+                             help="Can be changed while training runs")
+    schedule = top[4].selectbox("LR schedule", tuple(SCHEDULE_NAMES), disabled=locked,
+                                index=tuple(SCHEDULE_NAMES).index(config.schedule),
+                                format_func=SCHEDULE_NAMES.get, key=f"schedule-{suffix}")
+    device = top[5].selectbox("Device", DEVICES, disabled=locked, key="device",
+                              help="auto: the GPU when there is one, else the CPU")
+    st.caption(f"**{model_spec.name}**: {model_spec.description}" if model_spec.description
+               else f"**{model_spec.name}**")
+    bottom = st.columns([1.3, 1.3, 1.3, 1.3, 2.0, 1.8])
+    batch_size = bottom[0].number_input("Batch size", 1, S.LIMITS.max_batch_size,
+                                        int(config.batch_size), disabled=locked,
+                                        key=f"batch-{suffix}")
+    epochs = bottom[1].number_input("Epochs", 1, S.LIMITS.max_epochs, config.epochs,
+                                    disabled=locked, key=f"epochs-{suffix}")
+    weight_decay = bottom[2].number_input("Weight decay", 0.0, 1.0, float(config.weight_decay),
+                                          format="%g", disabled=locked, key=f"wd-{suffix}")
+    seed = bottom[3].number_input("Seed", 0, 2**31 - 1, int(config.seed), disabled=locked,
+                                  key=f"seed-{suffix}")
+    augment = bottom[4].toggle("Augmentation", bool(config.augment), key=f"augment-{suffix}",
+                               on_change=_change_augment, args=(f"augment-{suffix}",),
+                               help="Random shifts (and flips for photos), drawn per image. "
+                                    "Can be switched while training runs")
+    bottom[5].markdown(f"Device in use  \n**{_device_in_use(run, device)}**")
+    return {"spec": model_spec, "dataset": dataset, "optimizer": optimizer, "lr": float(lr),
+            "schedule": schedule, "device": device, "batch_size": int(batch_size),
+            "epochs": int(epochs), "weight_decay": float(weight_decay), "seed": int(seed),
+            "augment": bool(augment)}
+
+
+def _device_in_use(run: runs.Run | None, requested: str) -> str:
+    if run is not None:
+        return str(run.trainer.device)
+    try:
+        return str(T.pick_device(requested))
+    except (RuntimeError, ValueError):
+        return "none: no CUDA GPU here"
 
 
 def _load_chosen_preset() -> None:
@@ -58,78 +143,218 @@ def _load_chosen_preset() -> None:
         st.session_state["preset"] = None
 
 
+def _change_lr(key: str) -> None:
+    run = runs.current_run()
+    if run is not None and run.trainer.state in (T.RUNNING, T.PAUSED, T.READY):
+        run.trainer.set_lr(float(st.session_state[key]))
+
+
+def _change_augment(key: str) -> None:
+    run = runs.current_run()
+    if run is not None:
+        run.trainer.set_augment(bool(st.session_state[key]))
+
+
+def _config(settings: dict) -> S.TrainingConfig:
+    return S.resolve_training(
+        settings["spec"].training, dataset=settings["dataset"],
+        optimizer=settings["optimizer"], lr=settings["lr"], schedule=settings["schedule"],
+        batch_size=settings["batch_size"], epochs=settings["epochs"],
+        weight_decay=settings["weight_decay"], seed=settings["seed"],
+        augment=settings["augment"])
+
+
+def _augmentation_examples(dataset_name: str) -> None:
+    with st.expander("What augmentation does: the same images, shifted (and flipped) at "
+                     "random, a new draw every batch", expanded=False):
+        try:
+            data = runs.dataset(dataset_name)
+        except (DataError, ValueError) as error:
+            st.error(str(error))
+            return
+        draw = st.session_state.get("augment_draw", 0)
+        images = data.train_x[:8]
+        generator = torch.Generator().manual_seed(draw)
+        shifted = augment_batch(images, data.name, generator)
+        both = torch.cat([images, shifted])
+        captions = ["original"] * 8 + ["augmented"] * 8
+        st.plotly_chart(figures.image_grid(_display(both, data), captions, columns=8,
+                                           cell_px=100),
+                        width="stretch", key="augment-examples")
+        if st.button("Draw again", key="augment-again"):
+            st.session_state["augment_draw"] = draw + 1
+            st.rerun()
+
+
+def _display(images: torch.Tensor, data) -> np.ndarray:
+    """Normalised images back to [0, 1] for display."""
+    mean = torch.tensor(data.mean).view(1, -1, 1, 1)
+    std = torch.tensor(data.std).view(1, -1, 1, 1)
+    return (images.detach().cpu().float() * std + mean).clamp(0, 1).numpy()
+
+
+# --- commands ------------------------------------------------------------------------------
+
+def _new_run(settings: dict) -> runs.Run | None:
+    model_spec: S.ModelSpec = settings["spec"]
+    try:
+        config = _config(settings)
+        if config.dataset in KNOWN_SHAPES:  # say so before a slow load
+            T.check_fits(model_spec, *KNOWN_SHAPES[config.dataset], config.dataset)
+        with st.spinner(f"Loading {config.dataset}..."):
+            dataset = runs.dataset(config.dataset)
+        return runs.start_run(model_spec, dataset, config, device=settings["device"],
+                              start=False)
+    except (DataError, S.SpecError, runs.RunLimitError, RuntimeError, ValueError) as error:
+        st.session_state["train_error"] = str(error)
+        return None
+
+
+def _reusable(run: runs.Run | None, settings: dict) -> bool:
+    """A reset run with the very settings on screen: train it instead of making a new one."""
+    if run is None or run.trainer.state != T.READY or run.trainer.step_count:
+        return False
+    try:
+        config = _config(settings)
+    except (S.SpecError, ValueError):
+        return False
+    return (run.trainer.spec == settings["spec"] and run.trainer.config == config)
+
+
+def _close_settings() -> None:
+    st.session_state[SETTINGS_KEY] = False
+
+
+def _start(settings: dict) -> None:
+    _close_settings()
+    run = runs.current_run()
+    if not _reusable(run, settings):
+        run = _new_run(settings)
+    if run is not None:
+        runs.registry().request_start(run.run_id)
+
+
+def _step(settings: dict, epoch: bool) -> None:
+    run = runs.current_run()
+    if run is None or run.trainer.state in (T.FINISHED, T.STOPPED, T.FAILED):
+        run = _new_run(settings)
+    if run is not None:
+        run.trainer.step_epoch() if epoch else run.trainer.step()
+
+
 def _controls(settings: dict, run: runs.Run | None) -> None:
     """Media-player buttons. Callbacks run before the rerun, so every button's enabled
     state below already reflects the command just given."""
     state = run.trainer.state if run else None
-    active = state in (T.RUNNING, T.PAUSED)
-    buttons = st.columns(5)
-    buttons[0].button("Train", type="primary", disabled=active, use_container_width=True,
-                      on_click=_start, args=(settings,))
-    buttons[1].button("Pause", disabled=state != T.RUNNING, use_container_width=True,
-                      on_click=lambda: run.trainer.pause())
-    buttons[2].button("Resume", disabled=state != T.PAUSED, use_container_width=True,
-                      on_click=lambda: run.trainer.resume())
-    buttons[3].button("Step", disabled=state != T.PAUSED, use_container_width=True,
+    queued = bool(run and run.queued)
+    busy = bool(run and run.trainer.busy)
+    active = _is_active(run)
+    registry = runs.registry()
+    run_id = run.run_id if run else ""
+    can_step = not busy and not queued and state not in (T.RUNNING,)
+    buttons = st.columns(7)
+    buttons[0].button("Train", type="primary", disabled=active, width="stretch",
+                      on_click=_start, args=(settings,), help="Start training from step 0")
+    buttons[1].button("Pause", disabled=not (state == T.RUNNING or queued),
+                      width="stretch", on_click=registry.pause, args=(run_id,))
+    buttons[2].button("Resume", disabled=state != T.PAUSED or queued or busy,
+                      width="stretch", on_click=registry.request_start,
+                      args=(run_id,))
+    buttons[3].button("Step", disabled=not can_step, width="stretch",
                       help="Train one batch, then stay paused",
-                      on_click=lambda: run.trainer.step())
-    buttons[4].button("Stop", disabled=not active, use_container_width=True,
-                      on_click=lambda: run.trainer.stop())
+                      on_click=_step, args=(settings, False))
+    buttons[4].button("Step epoch", disabled=not can_step, width="stretch",
+                      help="Train to the end of this epoch, then stay paused",
+                      on_click=_step, args=(settings, True))
+    buttons[5].button("Reset", disabled=run is None, width="stretch",
+                      help="Stop, keep the curves for comparison, and start again from "
+                           "fresh weights drawn with the seed",
+                      on_click=registry.reset, args=(run_id,))
+    buttons[6].button("Stop", disabled=not active, width="stretch",
+                      on_click=registry.stop, args=(run_id,))
     error = st.session_state.pop("train_error", None)
     if error:
         st.error(error)
 
 
-def _start(settings: dict) -> None:
-    model_spec: S.ModelSpec = settings["spec"]
-    config = S.resolve_training(model_spec.training, dataset=settings["dataset"],
-                                epochs=settings["epochs"], lr=settings["lr"])
-    try:
-        if config.dataset in KNOWN_SHAPES:  # say so before a slow load
-            T.check_fits(model_spec, *KNOWN_SHAPES[config.dataset], config.dataset)
-        with st.spinner(f"Loading {config.dataset}..."):
-            dataset = runs.dataset(config.dataset)
-        runs.start_run(model_spec, dataset, config)
-    except (DataError, S.SpecError, runs.RunLimitError) as error:
-        st.session_state["train_error"] = str(error)
+# --- the live part ----------------------------------------------------------------------------
 
-
-@st.fragment(run_every=REFRESH_SECONDS)
 def _live_panels(settings: dict) -> None:
     run = runs.current_run()
     # The settings above are outside this fragment: redraw the whole page once when a run
-    # starts or ends so they lock and unlock with it.
-    active = _is_active(run)
-    if st.session_state.setdefault("run_was_active", active) != active:
-        st.session_state["run_was_active"] = active
+    # starts or stops changing, so the settings lock and the refresh timer follows.
+    if st.session_state.get("page_live") != _is_live(run):
         st.rerun(scope="app")
     _controls(settings, run)
     if run is None:
-        st.info("Press **Train** to start. Nothing is trained yet.")
+        st.info("Press **Train** to start, or **Step** to train one batch at a time. "
+                "Nothing is trained yet.")
         return
     trainer = run.trainer
     if run.dataset_note:
         st.warning(run.dataset_note)
-    _status(trainer)
-    steps, evals, _ = trainer.history()
-    st.plotly_chart(figures.training_curves(steps, evals), use_container_width=True,
-                    key="curves")
-    _first_kernels(trainer)
+    steps, evals, epochs = trainer.history()
+    _status(run, steps, evals)
+    dead = _dead_filters(run, len(evals))
+    for advice in Dg.training_advice(steps, evals, epochs, num_classes=trainer.spec.num_classes,
+                                     lr=trainer.current_lr, dead=dead):
+        (st.error if advice.level == "error" else st.warning)(
+            f"**{advice.title}.** {advice.text}")
+    left, right = st.columns([3, 2])
+    with left:
+        by = st.segmented_control("Curves against", ["step", "epoch"], default="step",
+                                  key="curve_axis") or "step"
+        st.plotly_chart(figures.training_curves(steps, evals, by=by, epoch_records=epochs,
+                                                height=400),
+                        width="stretch", key="curves")
+    with right:
+        _first_kernels(trainer)
+    panel = st.segmented_control("Look closer", PANELS, default=PANELS[0], key="panel")
+    if panel == "Confusion matrix":
+        _confusion(run)
+    elif panel == "Test images":
+        _gallery(run)
+    elif panel == "Diagnostics":
+        _diagnostics(run, dead)
+    elif panel == "Compare runs":
+        _compare(run)
 
 
-def _status(trainer: T.Trainer) -> None:
-    steps, evals, _ = trainer.history()
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _status(run: runs.Run, steps, evals) -> None:
+    trainer = run.trainer
     latest = steps[-1] if steps else None
     test = evals[-1].test_acc if evals else None
-    columns = st.columns(5)
-    columns[0].metric("State", trainer.state)
+    position = runs.registry().queue_position(run.run_id)
+    state = f"queued ({position[0]} of {position[1]})" if position else trainer.state
+    if trainer.state == T.PAUSED and trainer.busy:
+        state = "stepping" if trainer.pending_steps else "pausing"
+    columns = st.columns([1.3, 0.8, 1.1, 1.1, 1.0, 1.5])
+    columns[0].metric("State", state)
     columns[1].metric("Device", str(trainer.device))
     columns[2].metric("Epoch", f"{trainer.epoch:.2f} / {trainer.config.epochs}")
     columns[3].metric("Test accuracy", "-" if test is None else f"{test:.1%}")
     columns[4].metric("Images/s", "-" if latest is None else f"{latest.samples_per_s:,.0f}")
+    remaining = trainer.remaining_seconds() if trainer.state not in (
+        T.FINISHED, T.STOPPED, T.FAILED) else None
+    columns[5].metric("Trained / left", f"{_clock(trainer.train_seconds)} / {_clock(remaining)}",
+                      help="Time spent in training steps so far, and the time the remaining "
+                           "steps need at this pace")
     st.progress(min(1.0, trainer.step_count / trainer.total_steps),
                 text=f"step {trainer.step_count:,} of {trainer.total_steps:,}")
-    if trainer.state in (T.FAILED,) or "too high" in trainer.message:
+    if position:
+        st.info(f"Waiting for the {trainer.device.type.upper()}: number {position[0]} in line "
+                "behind other sessions' training. It starts by itself when the device is "
+                "free; Pause leaves the line.")
+    if run.idle_note and trainer.state == T.PAUSED:
+        st.info(run.idle_note)
+    if trainer.state == T.FAILED:
         st.error(trainer.message)
     elif trainer.state == T.FINISHED:
         st.success(f"Finished: {trainer.message}.")
@@ -138,11 +363,201 @@ def _status(trainer: T.Trainer) -> None:
 def _first_kernels(trainer: T.Trainer) -> None:
     conv = next((info for info in trainer.analysis.layers if info.type == "conv"), None)
     if conv is None:
+        st.caption("This network has no conv layer at the top level, so there are no "
+                   "first-layer kernels to show.")
         return
     step, state = trainer.latest_weights()
     weights = state[f"{conv.index}.weight"].numpy()
     st.plotly_chart(
         figures.kernel_grid(weights, title=f"Layer {conv.index} kernels at step {step} "
                                            f"({weights.shape[0]} x {weights.shape[1]}, "
-                                           f"{weights.shape[2]}x{weights.shape[3]})"),
-        use_container_width=True, key="kernels")
+                                           f"{weights.shape[2]}x{weights.shape[3]})",
+                            height=460),
+        width="stretch", key="kernels")
+
+
+# --- looking closer --------------------------------------------------------------------------
+
+def _cached(name: str, run: runs.Run, version, compute):
+    """Per-session cache of one value per run, recomputed when `version` changes."""
+    key = f"cache-{name}"
+    cached = st.session_state.get(key)
+    if cached is None or cached[0] != (run.run_id, version):
+        cached = ((run.run_id, version), compute())
+        st.session_state[key] = cached
+    return cached[1]
+
+
+def _predictions(run: runs.Run) -> Dg.TestPredictions | None:
+    """The newer of the trainer's latest-evaluation predictions and an on-demand update."""
+    trainer = run.trainer
+    from_trainer = trainer.test_predictions()
+    on_demand = st.session_state.get("predictions-now")
+    if on_demand and on_demand[0] == run.run_id and (
+            from_trainer is None or on_demand[1].step > from_trainer.step):
+        return on_demand[1]
+    return from_trainer
+
+
+def _update_predictions() -> None:
+    run = runs.current_run()
+    if run is None:
+        return
+    trainer = run.trainer
+    step = trainer.step_count
+    network = trainer.inspection_model()
+    test_x = trainer.data.test_x.to("cpu")
+    st.session_state["predictions-now"] = (
+        run.run_id, Dg.predict_top_k(network, test_x, step=step, epoch=step /
+                                     trainer.steps_per_epoch))
+
+
+def _prediction_header(run: runs.Run, predictions: Dg.TestPredictions | None) -> bool:
+    columns = st.columns([4, 1])
+    if predictions is None:
+        columns[0].caption("No predictions yet: they come with the first test evaluation "
+                           "(four per epoch).")
+    else:
+        columns[0].caption(f"Test set predictions at step {predictions.step:,} "
+                           f"(epoch {predictions.epoch:.2f}); refreshed at every test "
+                           "evaluation, four per epoch.")
+    columns[1].button("Update now", key="predict-now", on_click=_update_predictions,
+                      width="stretch",
+                      help="Predict the test set with the weights of this very moment")
+    return predictions is not None
+
+
+def _confusion(run: runs.Run) -> None:
+    predictions = _predictions(run)
+    if not _prediction_header(run, predictions):
+        return
+    trainer = run.trainer
+
+    def figure():  # changes only with the predictions: once per evaluation
+        labels = trainer.data.test_y.cpu()
+        matrix = Dg.confusion_matrix(predictions.predicted, labels, trainer.spec.num_classes)
+        accuracy = np.trace(matrix) / max(matrix.sum(), 1)
+        return figures.confusion_matrix(
+            matrix, trainer.data.classes,
+            title=f"{accuracy:.1%} of {matrix.sum():,} test images right")
+
+    st.plotly_chart(_cached("confusion", run, (predictions.step, id(predictions)), figure),
+                    width="stretch",
+                    key="confusion")
+
+
+def _gallery(run: runs.Run) -> None:
+    predictions = _predictions(run)
+    if not _prediction_header(run, predictions):
+        return
+    trainer = run.trainer
+    classes = trainer.data.classes
+    filters = st.columns([1, 2, 3])
+    mistakes = filters[0].toggle("Only mistakes", key="gallery-mistakes")
+    chosen = filters[1].selectbox("True class", ["all classes", *classes], key="gallery-class")
+    labels = trainer.data.test_y.cpu().numpy()
+    predicted = predictions.predicted.numpy()
+    indices = Dg.gallery_indices(
+        predicted, labels, mistakes_only=mistakes,
+        true_class=None if chosen == "all classes" else classes.index(chosen),
+        limit=GALLERY_SIZE)
+    wrong = int((predicted != labels).sum())
+    filters[2].markdown(f"**{wrong:,}** of {len(labels):,} test images wrong")
+    if not indices:
+        st.info("No test image matches these filters.")
+        return
+    images = _display(trainer.data.test_x[indices], trainer.data)
+    captions, colors = [], []
+    for index in indices:
+        top = predictions.top_classes[index].tolist()
+        probs = predictions.top_probs[index].tolist()
+        lines = [f"<b>true {classes[labels[index]]}</b>"]
+        lines += [f"{classes[c]} {p:.0%}" for c, p in zip(top, probs)]
+        captions.append("<br>".join(lines))
+        colors.append("#1a7f37" if top[0] == labels[index] else "#c62828")
+    long_names = max(len(c) for c in classes) > 6
+    st.plotly_chart(figures.image_grid(images, captions, columns=6 if long_names else 8,
+                                       caption_colors=colors, caption_lines=4,
+                                       cell_px=120 if long_names else 100),
+                    width="stretch", key="gallery")
+    st.caption("Green: the top guess is right. Red: a mistake. Each image lists the true "
+               "class, then the network's three most likely classes.")
+
+
+def _layer_names(trainer: T.Trainer) -> dict[int, str]:
+    return {info.index: f"{info.index} {info.type}{' (auto)' if info.auto else ''}"
+            for info in trainer.analysis.layers}
+
+
+def _dead_filters(run: runs.Run, version: int) -> list[Dg.DeadFilters]:
+    """Dead filters on the first test images, on an inspection copy, once per evaluation."""
+    trainer = run.trainer
+
+    def compute():
+        if not any(info.type == "conv" for info in trainer.analysis.layers):
+            return []
+        images = trainer.data.test_x[:DEAD_FILTER_IMAGES].to("cpu")
+        return Dg.dead_filters(trainer.inspection_model(), images)
+
+    return _cached("dead", run, (version, trainer.step_count == 0), compute)
+
+
+def _diagnostics(run: runs.Run, dead: list[Dg.DeadFilters]) -> None:
+    trainer = run.trainer
+    norms = trainer.norm_history()
+    st.markdown("**Weight and gradient norms per layer.** Gradients that shrink to almost "
+                "nothing in the first layers mean those layers stop learning; norms that "
+                "shoot up mean the learning rate is too high.")
+    if norms:
+        st.plotly_chart(figures.norm_curves(norms, _layer_names(trainer)),
+                        width="stretch", key="norms")
+    else:
+        st.caption("Norms appear after the first few training steps.")
+    st.markdown(f"**Dead filters**: filters whose ReLU output is zero for every one of the "
+                f"first {DEAD_FILTER_IMAGES} test images. They get no gradient, so they "
+                "never learn again.")
+    if dead:
+        st.plotly_chart(figures.dead_filter_bars(
+            [(f"layer {d.conv_index}", d.dead, d.total) for d in dead]),
+            width="stretch", key="dead")
+    else:
+        st.caption("No conv layer followed by a ReLU in this network.")
+
+
+def _compare(run: runs.Run) -> None:
+    history = [s for s in runs.registry().history(run.owner) if s.run_id != run.run_id
+               or s.number != run.number]
+    current = run.summary()
+    entries = [(f"{runs.run_label(run.number, current.spec, current.config)} (this run)",
+                current.steps, current.evals)]
+    entries += [(s.label, s.steps, s.evals) for s in reversed(history)]
+    if not history:
+        st.info("Runs you finish, stop or reset stay here (the last "
+                f"{runs.KEEP_RUNS_PER_SESSION}), so you can change one thing, e.g. 3x3 vs "
+                "5x5 kernels or SGD vs Adam, train again and compare the curves.")
+    st.plotly_chart(figures.compare_curves(entries), width="stretch", key="compare")
+    rows = [_summary_row(current, "this run")] + [_summary_row(s, "") for s in reversed(history)]
+    st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def _summary_row(summary: runs.RunSummary, note: str) -> dict:
+    config = summary.config
+    return {"run": f"#{summary.number} {note}".strip(), "network": summary.spec.name,
+            "layers": _outline(summary.spec), "dataset": config.dataset,
+            "optimizer": OPTIMIZER_NAMES[config.optimizer], "lr": f"{config.lr:g}",
+            "batch": config.batch_size, "augment": "yes" if config.augment else "no",
+            "steps": summary.steps[-1].step if summary.steps else 0,
+            "test accuracy": f"{summary.test_acc:.1%}" if summary.test_acc is not None
+            else "-"}
+
+
+def _outline(model_spec: S.ModelSpec) -> str:
+    parts = []
+    for layer in model_spec.layers:
+        if layer.TYPE == "conv":
+            parts.append(f"conv{layer.kernel_size}x{layer.kernel_size}x{layer.out_channels}")
+        elif layer.TYPE == "residual":
+            parts.append(f"res{layer.out_channels}")
+        elif layer.TYPE == "linear":
+            parts.append(f"fc{layer.out_features}")
+    return " ".join(parts)
