@@ -238,3 +238,20 @@ def test_a_reload_reattaches_through_the_url(page):
     assert reloaded.session_state["run_owner"] == at.session_state["run_owner"]
     assert metric(reloaded, "State") == "paused"
     assert any("step 1 of" in p.proto.text for p in reloaded.get("progress"))
+
+
+def test_a_lesson_can_hide_panels(page):
+    from playground import spec as S
+    from playground.presets import load_preset
+
+    lesson = load_preset("mnist_fast")
+    lesson = lesson.replace(training=S.TrainingSpec(
+        dataset="mnist", epochs=1, hidden_panels=["Diagnostics", "Compare runs"]))
+    at = AppTest.from_function(train_page_script, default_timeout=TIMEOUT)
+    at.session_state["spec"] = lesson
+    at.run()
+    button(at, "Train").click().run()
+    trainer = trainer_run(at).trainer
+    rerun_until(at, lambda: trainer.state == T.FINISHED)
+    assert list(group(at, "panel").options) == ["Confusion matrix", "Test images"]
+    runs.registry().remove(trainer_run(at).run_id)

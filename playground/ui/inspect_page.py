@@ -22,7 +22,7 @@ from .. import inspect as I
 from .. import inspect_figures as IF
 from .. import probe as P
 from .. import train as T
-from . import runs
+from . import runs, session
 
 REFRESH_SECONDS = 0.5
 WATCH_SECONDS = 2.0
@@ -268,7 +268,11 @@ def _live(run_id: str, trainer: T.Trainer, probe: Probe) -> None:
                                          height=300),
                         use_container_width=True, key="insp_probs_chart",
                         config={"displayModeBar": False})
-    panel = st.radio("Panel", PANELS, horizontal=True, key="insp_panel")
+    shown = session.visible_panels(PANELS)
+    if not shown:
+        st.info("This lesson hides every inspection panel.")
+        return
+    panel = st.radio("Panel", shown, horizontal=True, key="insp_panel")
     infos = trainer.analysis.layers
     if panel == "Kernels":
         _kernels_panel(trainer, view, infos)

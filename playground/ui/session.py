@@ -21,3 +21,10 @@ def current_spec() -> S.ModelSpec:
 
 def set_spec(model_spec: S.ModelSpec) -> None:
     st.session_state[SPEC_KEY] = model_spec
+
+
+def visible_panels(panels: tuple[str, ...]) -> list[str]:
+    """The panels a lesson shows: a teacher's lesson can hide some (training.hidden_panels)."""
+    training = current_spec().training
+    hidden = set(training.hidden_panels or []) if training else set()
+    return [panel for panel in panels if panel not in hidden]

@@ -309,7 +309,10 @@ def _live_panels(settings: dict) -> None:
                         width="stretch", key="curves")
     with right:
         _first_kernels(trainer)
-    panel = st.segmented_control("Look closer", PANELS, default=PANELS[0], key="panel")
+    shown = session.visible_panels(PANELS)
+    if not shown:
+        return
+    panel = st.segmented_control("Look closer", shown, default=shown[0], key="panel")
     if panel == "Confusion matrix":
         _confusion(run)
     elif panel == "Test images":
