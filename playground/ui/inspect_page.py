@@ -159,7 +159,8 @@ def _drawn_probe(trainer: T.Trainer) -> Probe | None:
     except Exception as error:  # not installed, or its component could not register
         st.warning(f"Drawing needs the streamlit-drawable-canvas package ({error}).")
         return None
-    st.caption("Draw a digit with the mouse (white on black).")
+    st.caption("Draw a digit with the mouse (white on black). If the probe does not follow "
+               "your drawing, press the canvas toolbar's upload arrow to send it.")
     result = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
                        height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw",
                        return_image_data=True, key="insp_canvas")
