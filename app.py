@@ -2,7 +2,7 @@
 import streamlit as st
 
 from playground.train import configure_threads
-from playground.ui import build_page, inspect_page, placeholders, train_page
+from playground.ui import build_page, inspect_page, learn_page, train_page
 
 st.set_page_config(page_title="CNN Playground", page_icon="🧠", layout="wide")
 configure_threads()
@@ -12,6 +12,6 @@ navigation = st.navigation([
     st.Page(build_page.render, title="Build", icon="🧱", url_path="build"),
     st.Page(train_page.render, title="Train", icon="🏋️", url_path="train", default=True),
     st.Page(inspect_page.render, title="Inspect", icon="🔬", url_path="inspect"),
-    st.Page(placeholders.learn, title="Learn", icon="🎓", url_path="learn"),
+    st.Page(learn_page.render, title="Learn", icon="🎓", url_path="learn"),
 ], position="top")
 navigation.run()
