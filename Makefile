@@ -7,10 +7,14 @@ TEST_DEPS := $(VENV)/.test-deps-installed
 SHARED_DATA := $(abspath ../shared/data)
 export PLAYGROUND_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 
-.PHONY: run test clean
+.PHONY: run test bench clean
 
 run: $(APP_DEPS)
 	$(PYTHON) -m streamlit run app.py
+
+# Prints training speed side by side and rewrites BENCHMARKS.md (see playground/bench.py).
+bench: $(APP_DEPS)
+	$(PYTHON) -m playground bench --accuracy --markdown BENCHMARKS.md
 
 test: $(TEST_DEPS)
 	bash scripts/ensure_chromium.sh

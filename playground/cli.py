@@ -1,4 +1,4 @@
-"""`python -m playground summary|train`: the playground without a browser (DESIGN.md, CLI).
+"""`python -m playground summary|train|bench`: the playground without a browser (DESIGN.md, CLI).
 
 Bad input exits 2 and runtime failures exit 1, each with one line on stderr; never a
 traceback.
@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -87,6 +88,28 @@ def build_parser() -> argparse.ArgumentParser:
                        help="use only the first N training images")
     train.add_argument("--save", help="write the trained state_dict (.pt) here")
     train.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    bench = commands.add_parser("bench", help="training speed: the canonical loop, a tight "
+                                              "loop and the Trainer side by side")
+    bench.add_argument("--spec", help="spec JSON file (default: the MNIST fast preset)")
+    bench.add_argument("--steps", type=_positive_int, default=300,
+                       help="measured steps per loop (default 300)")
+    bench.add_argument("--warmup", type=_positive_int, default=20,
+                       help="warm-up steps before each measurement (default 20)")
+    bench.add_argument("--repeats", type=_positive_int, default=3,
+                       help="runs of each loop, round robin; the median is reported")
+    bench.add_argument("--dataset", choices=("mnist",), help="dataset (mnist)")
+    bench.add_argument("--data-dir", help="dataset folder (default: $PLAYGROUND_DATA)")
+    bench.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    bench.add_argument("--limit-train", type=_positive_int,
+                       help="use only N training images (quick checks)")
+    bench.add_argument("--workers", action="store_true",
+                       help="also measure the canonical loop with DataLoader num_workers=2")
+    bench.add_argument("--accuracy", action="store_true",
+                       help="also time 98%% and 99%% MNIST test accuracy")
+    bench.add_argument("--cifar", action="store_true",
+                       help="also time 70%% and 80%% on CIFAR-10 (slow on a CPU)")
+    bench.add_argument("--markdown", help="write the results as a markdown table here")
     return parser
 
 
@@ -95,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "summary":
             return run_summary(args)
+        if args.command == "bench":
+            return run_bench(args, argv)
         return run_train(args)
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -219,6 +244,42 @@ def _train(args: argparse.Namespace, model_spec: S.ModelSpec, config: S.Training
                   f", target reached after {trainer.time_to_target:.1f} s of training")
         say(f"done: test accuracy {final_acc:.2%}, {trainer.train_seconds:.1f} s training, "
             f"{final['seconds']:.1f} s total{target}")
+    return 0
+
+
+def run_bench(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    import shlex
+
+    from . import bench as B
+    from . import data as D
+
+    spec_path = args.spec or str(B.DEFAULT_SPEC)
+    S.load_spec(spec_path)  # a bad spec is bad input (exit 2) before anything slow
+    words = list(sys.argv[1:] if argv is None else argv)
+    command = "python -m playground " + " ".join(shlex.quote(word) for word in words)
+    if os.environ.get("PLAYGROUND_DATA") and args.data_dir is None:
+        command = f"PLAYGROUND_DATA={shlex.quote(os.environ['PLAYGROUND_DATA'])} {command}"
+    try:
+        report = B.run_bench(
+            spec_path, steps=args.steps, warmup=args.warmup, dataset_name=args.dataset,
+            data_dir=args.data_dir, device=args.device, accuracy=args.accuracy,
+            cifar=args.cifar, limit_train=args.limit_train, repeats=args.repeats,
+            workers=(0, 2) if args.workers else (0,),
+            say=lambda text: print(text, file=sys.stderr, flush=True))
+    except RuntimeError as error:  # CUDA absent, a failed run
+        raise CliError(D._one_line(error), EXIT_RUNTIME) from None
+    except D.DataError as error:
+        raise CliError(str(error), EXIT_RUNTIME) from None
+    except ValueError as error:
+        raise CliError(str(error), EXIT_BAD_INPUT) from None
+    print(B.format_text(report))
+    if args.markdown:
+        try:
+            Path(args.markdown).write_text(B.to_markdown(report, command))
+        except OSError as error:
+            raise CliError(f"--markdown: cannot write {args.markdown}: {error.strerror}",
+                           EXIT_RUNTIME) from None
+        print(f"wrote {args.markdown}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,124 @@
+"""The benchmark runs end to end on a tiny subset; it prints figures and asserts none."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from playground import bench as B
+from playground import data as D
+from playground import spec as S
+
+ROOT = Path(__file__).resolve().parent.parent
+needs_data = pytest.mark.skipif(not os.environ.get("PLAYGROUND_DATA"),
+                                reason="needs PLAYGROUND_DATA")
+STEPS, WARMUP, LIMIT = 6, 2, 512
+
+
+@pytest.fixture(scope="module")
+def setup():
+    model_spec = S.load_spec(B.DEFAULT_SPEC)
+    dataset = D.load_dataset("mnist", limit_train=LIMIT)
+    # a small test set: the Trainer evaluates at each (tiny) epoch's end
+    dataset = dataclasses.replace(dataset, test_x=dataset.test_x[:500],
+                                  test_y=dataset.test_y[:500])
+    config = B.bench_config(model_spec, "mnist", STEPS + WARMUP + 1, len(dataset.train_y))
+    return model_spec, dataset, config
+
+
+def test_bench_does_not_import_the_ui_libraries():
+    code = ("import playground.bench, sys; "
+            "assert 'streamlit' not in sys.modules and 'plotly' not in sys.modules")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_config_covers_every_measured_step():
+    model_spec = S.load_spec(B.DEFAULT_SPEC)
+    config = B.bench_config(model_spec, "mnist", 5000, 1000)
+    assert config.epochs * -(-1000 // config.batch_size) >= 5000
+
+
+def test_tight_and_trainer_loops_report_positive_figures(setup):
+    model_spec, dataset, config = setup
+    device = torch.device("cpu")
+    report = B.BenchReport(model_spec.name, dataset.name, "cpu", config.batch_size, 1)
+    report.throughputs.append(B.measure_tight(model_spec, config, dataset, device, STEPS,
+                                              WARMUP))
+    report.throughputs.append(B.measure_trainer(model_spec, config, dataset, device, STEPS,
+                                                WARMUP))
+    report.throughputs.append(B.measure_trainer(model_spec, config, dataset, device, STEPS,
+                                                WARMUP, live_inspection=True,
+                                                inspect_every=0.01))
+    for result in report.throughputs:
+        assert result.steps == STEPS and result.images > 0 and result.images_per_s > 0
+    live = report.throughputs[-1]
+    assert live.extra["refreshes"] >= 1 and live.extra["inspect_ms"] > 0
+    ratios = report.ratios()
+    assert ratios["c/a"] is None  # (a) not measured here
+    assert ratios["c/b"] == pytest.approx(report.figure("c") / report.figure("b"))
+    assert ratios["d/c"] == pytest.approx(report.figure("d") / report.figure("c"))
+
+
+@needs_data
+def test_canonical_loop_and_markdown(setup, tmp_path):
+    model_spec, dataset, config = setup
+    device = torch.device("cpu")
+    canonical = B.measure_canonical(model_spec, config, D.default_data_dir(), device, STEPS,
+                                    WARMUP, limit_train=LIMIT)
+    assert canonical.key == "a" and canonical.images_per_s > 0
+    report = B.BenchReport(model_spec.name, dataset.name, "cpu", config.batch_size, 1,
+                           throughputs=[canonical, B.Throughput("b", "(b) x", 1, 200, 1.0),
+                                        B.Throughput("c", "(c) x", 1, 100, 1.0),
+                                        B.Throughput("d", "(d) x", 1, 90, 1.0)])
+    ratios = report.ratios()
+    assert ratios["c/a"] == pytest.approx(100 / canonical.images_per_s)
+    assert ratios["c/b"] == pytest.approx(0.5) and ratios["d/c"] == pytest.approx(0.9)
+    text = B.to_markdown(report, "python -m playground bench --steps 6")
+    assert "| loop | steps | images/s | notes |" in text
+    assert "| c/b | 0.50x |" in text and "| d/c | 0.90x |" in text
+    assert "`python -m playground bench --steps 6`" in text and "| CPU |" in text
+
+
+def test_median_of_runs():
+    runs = [B.Throughput("c", "(c)", 10, 1000, seconds) for seconds in (1.0, 4.0, 2.0)]
+    middle = B.median_of(runs)
+    assert middle.images_per_s == pytest.approx(500) and "median of 3 runs" in middle.note
+
+
+def test_inspect_panel_times(setup):
+    pytest.importorskip("plotly")
+    model_spec, dataset, _ = setup
+    from playground import model as M
+    times, note = B.inspect_panel_times(model_spec, M.build_model(model_spec), dataset,
+                                        repeats=1)
+    assert times and all(ms > 0 for ms in times.values()) and "layer 0" in note
+
+
+@needs_data
+def test_cli_bench_writes_markdown(tmp_path, capsys):
+    from playground import cli
+
+    out = tmp_path / "bench.md"
+    # 1024 images are 8 steps an epoch: the 4 steps measured end before any evaluation
+    status = cli.main(["bench", "--steps", "3", "--warmup", "1", "--repeats", "1", "--limit-train", "1024",
+                       "--markdown", str(out)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "c/a" in captured.out and "images/s" in captured.out
+    text = out.read_text()
+    assert "| (c) Trainer, no inspection |" in text
+    assert "python -m playground bench --steps 3" in text
+
+
+def test_cli_bench_bad_input_is_one_line():
+    result = subprocess.run([sys.executable, "-m", "playground", "bench", "--steps", "0"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error:")
