@@ -331,3 +331,22 @@ def test_an_empty_network_is_just_the_head(app):
     assert valid(app).layers == []
     assert any("No layers yet" in i.value for i in app.info)
     assert [row[1] for row in table_rows(app)[1:]] == ["flatten (auto)", "linear (auto)"]
+
+
+def test_a_network_set_by_another_page_can_be_undone_here():
+    """The Learn and Train pages replace the network through session.set_spec."""
+    script = PAGE.replace("build_page.render()", """from playground.ui import session
+from playground.presets import load_preset
+if not st.session_state.get("replaced"):
+    st.session_state["replaced"] = True
+    session.current_spec()
+    session.set_spec(load_preset("lenet5"))
+build_page.render()""")
+    at = AppTest.from_string(script, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    assert valid(at).name == "LeNet-5"
+    undo_button = next(b for b in at.button if b.label == "Undo")
+    assert not undo_button.disabled
+    undo_button.click().run()
+    assert valid(at).name == "MNIST fast"

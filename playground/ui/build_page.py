@@ -29,7 +29,7 @@ from ..presets import load_preset, preset_names
 from . import runs, session
 
 DRAFT_KEY = "build_draft"        # (valid spec it started from, invalid draft)
-UNDO_KEY, REDO_KEY = "build_undo", "build_redo"
+UNDO_KEY, REDO_KEY = session.UNDO_KEY, session.REDO_KEY
 VERSION_KEY = "build_version"    # bumped on every change: remounts the drag list
 MESSAGE_KEY = "build_message"    # (kind, text) shown once on the next run
 APPLIED_KEY = "lesson_applied"   # the `lesson` URL value this session already opened
@@ -82,7 +82,7 @@ def check(model_spec: S.ModelSpec) -> tuple[M.Analysis | None, S.SpecError | Non
 def _store(model_spec: S.ModelSpec) -> None:
     _, error, parsed = check(model_spec)
     if error is None:
-        session.set_spec(parsed)
+        session.set_spec(parsed, remember=False)  # commit/undo keep the history themselves
         st.session_state.pop(DRAFT_KEY, None)
     else:
         st.session_state[DRAFT_KEY] = (session.current_spec(), model_spec)

@@ -11,6 +11,10 @@ from .. import spec as S
 from ..presets import DEFAULT_PRESET, load_preset
 
 SPEC_KEY = "spec"
+# The Build page's undo/redo stacks: any page that replaces the network records it there,
+# so loading a preset or a lesson's network can be undone.
+UNDO_KEY, REDO_KEY = "build_undo", "build_redo"
+HISTORY = 50
 
 
 def current_spec() -> S.ModelSpec:
@@ -19,7 +23,14 @@ def current_spec() -> S.ModelSpec:
     return st.session_state[SPEC_KEY]
 
 
-def set_spec(model_spec: S.ModelSpec) -> None:
+def set_spec(model_spec: S.ModelSpec, remember: bool = True) -> None:
+    """Replace the network; with `remember` the previous one goes on the undo stack."""
+    previous = st.session_state.get(SPEC_KEY)
+    if remember and previous is not None and previous != model_spec:
+        undo = st.session_state.setdefault(UNDO_KEY, [])
+        undo.append(previous)
+        del undo[:-HISTORY]
+        st.session_state[REDO_KEY] = []
     st.session_state[SPEC_KEY] = model_spec
 
 
