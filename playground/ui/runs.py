@@ -32,8 +32,17 @@ SWEEP_SECONDS = 1.0          # how often the reaper looks
 KEEP_RUNS_PER_SESSION = 5    # finished runs kept for "compare runs"
 # Runs allowed to train at the same time, per device type. One CPU run already uses every
 # core; a GPU has room for a few small networks.
-TRAINING_SLOTS = {"cpu": int(os.environ.get("PLAYGROUND_RUNS_PER_CPU", 1)),
-                  "cuda": int(os.environ.get("PLAYGROUND_RUNS_PER_GPU", 2)),
+def _env_slots(name: str, default: int) -> int:
+    """A positive integer from the environment; a bad value keeps the default (the server
+    must start whatever an administrator typed)."""
+    try:
+        return max(1, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
+TRAINING_SLOTS = {"cpu": _env_slots("PLAYGROUND_RUNS_PER_CPU", 1),
+                  "cuda": _env_slots("PLAYGROUND_RUNS_PER_GPU", 2),
                   "mps": 1}
 
 
