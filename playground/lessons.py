@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import spec as S
+from . import model as M
 from .model import receptive_step
 
 # --- sample images ------------------------------------------------------------------------
@@ -647,14 +648,16 @@ def shift_batch(images: torch.Tensor, dx: int) -> torch.Tensor:
 
 
 def shift_network(pool: int, seed: int = 0) -> nn.Module:
-    """conv 5x5 (8) + ReLU, then max pooling pool x pool (none when pool is 1), then a
-    linear classifier."""
-    torch.manual_seed(seed)
-    side = 28 // pool
-    layers: list[nn.Module] = [nn.Conv2d(1, 8, 5, padding=2), nn.ReLU()]
+    """conv 5x5 (8) + ReLU, then max pooling pool x pool (none when pool is 1), then the
+    automatic flatten + linear head: built from a spec like every other network, with its
+    own generator so the global RNG of other runs is left alone."""
+    layers = [{"type": "conv", "out_channels": 8, "kernel_size": 5, "padding": 2},
+              {"type": "relu"}]
     if pool > 1:
-        layers.append(nn.MaxPool2d(pool))
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(8 * side * side, 10))
+        layers.append({"type": "maxpool", "kernel_size": pool})
+    model_spec = S.parse_spec({"version": 1, "name": f"shift test, pool {pool}",
+                               "input": [1, 28, 28], "num_classes": 10, "layers": layers})
+    return M.build_model(model_spec, generator=torch.Generator().manual_seed(seed))
 
 
 @dataclass
