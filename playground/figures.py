@@ -63,12 +63,19 @@ def training_curves(step_records: Sequence, eval_records: Sequence,
                                     name="train accuracy (epoch mean)", mode="markers",
                                     marker=dict(color="#1f77b4", size=11, symbol="square-open")),
                          row=1, col=2)
-    figure.update_xaxes(title_text="training step" if by == "step" else "epoch")
+    return _loss_accuracy_layout(figure, "training step" if by == "step" else "epoch",
+                                 title, height, "curves")
+
+
+def _loss_accuracy_layout(figure: go.Figure, x_title: str, title: str, height: int,
+                          uirevision: str) -> go.Figure:
+    """Axes and layout shared by the loss (left) and accuracy (right) curve figures."""
+    figure.update_xaxes(title_text=x_title)
     figure.update_yaxes(rangemode="tozero", row=1, col=1)
     figure.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
     figure.update_layout(title=title or None, height=height, font=FONT,
                          margin=dict(l=40, r=20, t=50 if title else 30, b=40),
-                         legend=dict(orientation="h", y=-0.25), uirevision="curves")
+                         legend=dict(orientation="h", y=-0.25), uirevision=uirevision)
     return _readable(figure)
 
 
@@ -138,13 +145,7 @@ def compare_curves(runs: Sequence[tuple[str, Sequence, Sequence]], height: int =
                                     y=_column(eval_records, "test_acc"), name=label,
                                     legendgroup=str(position), showlegend=False,
                                     mode="lines+markers", line=style), row=1, col=2)
-    figure.update_xaxes(title_text="epoch")
-    figure.update_yaxes(rangemode="tozero", row=1, col=1)
-    figure.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
-    figure.update_layout(title=title or None, height=height, font=FONT,
-                         margin=dict(l=40, r=20, t=50 if title else 30, b=40),
-                         legend=dict(orientation="h", y=-0.25), uirevision="compare")
-    return _readable(figure)
+    return _loss_accuracy_layout(figure, "epoch", title, height, "compare")
 
 
 def norm_curves(norm_records: Sequence, layer_names: dict[int, str] | None = None,

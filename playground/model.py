@@ -252,11 +252,6 @@ def analyze(model_spec: S.ModelSpec, limits: S.Limits = S.LIMITS) -> Analysis:
     return Analysis(tuple(model_spec.input), infos)
 
 
-def validate(model_spec: S.ModelSpec) -> Analysis:
-    """Full check of a parsed spec (shapes and limits); returns its analysis."""
-    return analyze(model_spec)
-
-
 # --- building and initialising -----------------------------------------------------------
 
 class Network(nn.Sequential):

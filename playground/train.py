@@ -143,6 +143,10 @@ class Trainer:
         self.test_size = len(self.data.test_y)
         self.steps_per_epoch = math.ceil(self.train_size / config.batch_size)
         self.total_steps = self.steps_per_epoch * config.epochs
+        evals = max(1, self.options.evals_per_epoch)
+        # Steps within an epoch after which the test set is evaluated (the last at its end).
+        self._eval_points = {round(self.steps_per_epoch * (i + 1) / evals)
+                             for i in range(evals)}
 
         self._lock = threading.RLock()          # guards state, commands and records
         self._wake = threading.Condition(self._lock)
@@ -177,7 +181,7 @@ class Trainer:
             self.shuffle_generator = torch.Generator().manual_seed(seed + 1)
             self.device_generator = torch.Generator(self.device).manual_seed(seed + 2)
             network = M.build_model(self.spec, "cpu", init_generator, self.analysis)
-            self.network = network.to(self.device)
+            self.network = network.to(self.device).train()
             M.set_dropout_generator(self.network, self.device_generator)
             self.optimizer = make_optimizer(self.network, self.config)
             self.scheduler = make_scheduler(self.optimizer, self.config, self.total_steps)
@@ -304,6 +308,11 @@ class Trainer:
         with self._model_lock:
             return self.step_count, _cpu_copy(self.network.state_dict())
 
+    def tensor_copy(self, name: str) -> tuple[int, torch.Tensor]:
+        """(step, CPU copy of one state_dict entry): what a live panel needs, nothing more."""
+        with self._model_lock:
+            return self.step_count, self.network.state_dict()[name].detach().to("cpu", copy=True)
+
     def inspection_model(self) -> torch.nn.Module:
         """A CPU copy of the current network in eval mode, safe to run while training goes on."""
         _, state = self.latest_weights()
@@ -389,8 +398,7 @@ class Trainer:
     def _train_step(self) -> None:
         indices = self._batch_indices()
         started = time.perf_counter()
-        with self._model_lock:
-            self.network.train()
+        with self._model_lock:  # in train mode: only _evaluate switches it, and back
             images = self.data.train_x[indices]
             labels = self.data.train_y[indices]
             if self.config.augment:
@@ -405,9 +413,9 @@ class Trainer:
                 self._apply_lr()
             self.step_count += 1
         correct = (logits.detach().argmax(1) == labels).sum()
+        loss_sum = loss.detach() * len(labels)
         for progress in (self._progress, self._epoch_progress):
-            detached = loss.detach() * len(labels)
-            progress.loss_sum = detached if progress.loss_sum is None else progress.loss_sum + detached
+            progress.loss_sum = loss_sum if progress.loss_sum is None else progress.loss_sum + loss_sum
             progress.correct = correct if progress.correct is None else progress.correct + correct
             progress.samples += len(labels)
             progress.steps += 1
@@ -428,10 +436,8 @@ class Trainer:
                 return True
         if step % self._snapshot_every == 0:
             self._take_snapshot()
-        evals = max(1, self.options.evals_per_epoch)
         in_epoch = step % self.steps_per_epoch or self.steps_per_epoch
-        eval_points = {round(self.steps_per_epoch * (i + 1) / evals) for i in range(evals)}
-        if in_epoch in eval_points:
+        if in_epoch in self._eval_points:
             accuracy = self._evaluate()
             target = self.options.target_acc
             if target is not None and accuracy >= target and self.time_to_target is None:
@@ -472,10 +478,9 @@ class Trainer:
         return float(self.optimizer.param_groups[0]["lr"])
 
     def _apply_lr(self) -> None:
+        """The schedule's learning rate (or the configured one) times the user's scale."""
+        base = self.scheduler.get_last_lr()[0] if self.scheduler is not None else self.config.lr
         for group in self.optimizer.param_groups:
-            base = group["lr"] if self.scheduler is not None else self.config.lr
-            if self.scheduler is not None:
-                base = self.scheduler.get_last_lr()[0]
             group["lr"] = base * self._lr_scale
 
     @torch.no_grad()

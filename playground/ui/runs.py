@@ -194,30 +194,31 @@ class RunRegistry:
             self._queue.append(run_id)
             self._schedule()
 
-    def pause(self, run_id: str) -> None:
+    def _take_off_queue(self, run_id: str) -> Run | None:
+        """The run, no longer waiting for a slot (None if the registry has no such run)."""
         with self._lock:
             run = self._runs.get(run_id)
-            if run is None:
-                return
-            self._dequeue(run)
-        run.trainer.pause()
+            if run is not None:
+                self._dequeue(run)
+            return run
+
+    def pause(self, run_id: str) -> None:
+        run = self._take_off_queue(run_id)
+        if run is not None:
+            run.trainer.pause()
 
     def stop(self, run_id: str) -> None:
-        with self._lock:
-            run = self._runs.get(run_id)
-            if run is None:
-                return
-            self._dequeue(run)
+        run = self._take_off_queue(run_id)
+        if run is None:
+            return
         run.trainer.stop()
         self._wake.set()
 
     def reset(self, run_id: str) -> None:
         """Keep the run's curves for comparison, then re-initialise it from its seed."""
-        with self._lock:
-            run = self._runs.get(run_id)
-            if run is None:
-                return
-            self._dequeue(run)
+        run = self._take_off_queue(run_id)
+        if run is None:
+            return
         run.trainer.stop()
         self.archive(run)
         run.trainer.reset()

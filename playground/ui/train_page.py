@@ -369,8 +369,8 @@ def _first_kernels(trainer: T.Trainer) -> None:
         st.caption("This network has no conv layer at the top level, so there are no "
                    "first-layer kernels to show.")
         return
-    step, state = trainer.latest_weights()
-    weights = state[f"{conv.index}.weight"].numpy()
+    step, weights = trainer.tensor_copy(f"{conv.index}.weight")
+    weights = weights.numpy()
     st.plotly_chart(
         figures.kernel_grid(weights, title=f"Layer {conv.index} kernels at step {step} "
                                            f"({weights.shape[0]} x {weights.shape[1]}, "
