@@ -13,6 +13,7 @@ import importlib.util
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -671,10 +672,13 @@ class ModelShift:
 
 
 def model_shift_experiment(pool: int, max_shift: int = 4, epochs: int = 2,
-                           train_count: int = 4000, seed: int = 0) -> ModelShift:
+                           train_count: int = 4000, seed: int = 0,
+                           augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+                           | None = None) -> ModelShift:
     """Train a small model (with or without max pooling) on real MNIST digits, then
     measure its test accuracy and how many predictions stay the same as the test digits
-    are shifted right by 0..max_shift pixels."""
+    are shifted right by 0..max_shift pixels. `augment(batch, generator)`, when given,
+    transforms every training batch (drawn from its own seeded generator)."""
     images, labels = _mnist_subset()
     if not 0 < train_count <= len(labels) - 1000:
         raise ValueError(f"train_count must be 1..{len(labels) - 1000} (1,000 are for testing)")
@@ -682,11 +686,14 @@ def model_shift_experiment(pool: int, max_shift: int = 4, epochs: int = 2,
     train, test = order[:train_count], order[-1000:]
     network = shift_network(pool, seed)
     optimizer = torch.optim.Adam(network.parameters(), lr=2e-3)
+    augment_generator = torch.Generator().manual_seed(seed + 1)
     network.train()
     for _ in range(epochs):
         for start in range(0, len(train), 64):
             batch = train[start:start + 64]
-            loss = F.cross_entropy(network(images[batch]), labels[batch])
+            inputs = images[batch] if augment is None else augment(images[batch],
+                                                                    augment_generator)
+            loss = F.cross_entropy(network(inputs), labels[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

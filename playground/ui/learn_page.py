@@ -15,7 +15,7 @@ from .. import inspect_figures as IF
 from .. import lesson_figures as LF
 from .. import lessons as L
 from .. import spec as S
-from . import session
+from . import learn_part2, session
 
 LESSONS = (
     "1 · Convolution step by step",
@@ -27,13 +27,21 @@ LESSONS = (
     "7 · Pooling and shifts",
     "8 · Receptive fields",
     "9 · BatchNorm, dropout, residuals",
+    *learn_part2.LESSONS,
 )
+# Fifteen lessons do not fit one row of a radio: a part choice above it. Part 1 keeps the
+# widget key "learn_lesson" it always had.
+PARTS = {"Part 1 · How convolution works": (LESSONS[:9], "learn_lesson"),
+         "Part 2 · Training, other convolutions, limits": (LESSONS[9:], "learn_lesson_part2")}
 BUILD_LABEL = "Open this network on the Build page"
 
 
 def render() -> None:
     st.title("Learn how convolution works")
-    lesson = st.radio("Lesson", LESSONS, horizontal=True, key="learn_lesson",
+    part = st.segmented_control("Part", tuple(PARTS), default=next(iter(PARTS)),
+                                key="learn_part", label_visibility="collapsed")
+    lessons, key = PARTS[part or next(iter(PARTS))]
+    lesson = st.radio("Lesson", lessons, horizontal=True, key=key,
                       label_visibility="collapsed")
     st.divider()
     RENDERERS[LESSONS.index(lesson)]()
@@ -510,4 +518,4 @@ def lesson_normalisation() -> None:
 
 RENDERERS = (lesson_convolution, lesson_correlation, lesson_channels, lesson_sharing,
              lesson_frequency, lesson_activations, lesson_pooling, lesson_receptive,
-             lesson_normalisation)
+             lesson_normalisation, *learn_part2.RENDERERS)
