@@ -20,15 +20,20 @@ GRID = "#eee"
 
 def grids(arrays: Sequence[np.ndarray], titles: Sequence[str], signed: Sequence[bool],
           title: str = "", height: int = 380, number_format: str = ".2f",
-          widths: Sequence[float] | None = None) -> go.Figure:
-    """Grids side by side, each on its own scale; small ones print their values in
-    `number_format` (d3 format: ".3g" for gradients that are all small)."""
+          widths: Sequence[float] | None = None, show_values: bool = True,
+          limits: Sequence[float | None] | None = None) -> go.Figure:
+    """Grids side by side, each on its own colour scale (or on `limits[n]`, to show a
+    difference on the scale of what it compares); small ones print their values in
+    `number_format` (d3 format) when `show_values`."""
     figure = make_subplots(rows=1, cols=len(arrays), subplot_titles=list(titles),
                            horizontal_spacing=0.05, column_widths=list(widths) if widths else None)
     for n, (values, is_signed) in enumerate(zip(arrays, signed)):
-        trace = _heatmap(values, is_signed)
-        if max(np.shape(values)) <= VALUE_LIMIT:
+        show = show_values and max(np.shape(values)) <= VALUE_LIMIT
+        trace = _heatmap(values, is_signed, show_values=show)
+        if show:
             trace.update(texttemplate=f"%{{z:{number_format}}}")
+        if limits is not None and limits[n] is not None:
+            trace.update(zmin=-limits[n], zmax=limits[n])
         figure.add_trace(trace, row=1, col=n + 1)
     _square(figure, len(arrays))
     return _finish(figure, title, height)
@@ -72,9 +77,11 @@ def signal_filter(x: np.ndarray, y: np.ndarray, kernel: np.ndarray, t: int,
 # --- lesson 2 -----------------------------------------------------------------------------
 
 def gradient_maps(maps: Sequence[np.ndarray], titles: Sequence[str], title: str = "",
-                  height: int = 340) -> go.Figure:
-    """Signed gradient maps (RdBu: red pushes the loss up, blue down)."""
-    return grids(maps, titles, [True] * len(maps), title, height, number_format=".2g")
+                  height: int = 340, show_values: bool = False, number_format: str = ".0f",
+                  limits: Sequence[float | None] | None = None) -> go.Figure:
+    """Signed gradient maps (RdBu: red where raising the value raises the loss)."""
+    return grids(maps, titles, [True] * len(maps), title, height, number_format,
+                 show_values=show_values, limits=limits)
 
 
 # --- lesson 3 -----------------------------------------------------------------------------

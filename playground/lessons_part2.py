@@ -89,8 +89,13 @@ def _signed(value: float) -> str:
     return f"({value:.2f})"
 
 
+def _shorten(terms: list[str], keep: int = 5) -> list[str]:
+    return terms if len(terms) <= keep else terms[:3] + [r"\cdots"] + terms[-1:]
+
+
 def convolution_terms_latex(x: np.ndarray, w: np.ndarray, t: int) -> str:
-    """y_t = sum_k w_k x_(t-k+1) filled in at time t (1-based), with x = 0 before t = 1."""
+    """y_t = sum_k w_k x_(t-k+1) filled in at time t (1-based), with x = 0 before t = 1:
+    the symbols on one line, the numbers on the next, the value last."""
     x, w = np.asarray(x, dtype=np.float64), np.asarray(w, dtype=np.float64)
     terms, symbols = [], []
     for k in range(1, len(w) + 1):
@@ -98,17 +103,16 @@ def convolution_terms_latex(x: np.ndarray, w: np.ndarray, t: int) -> str:
         value = x[index - 1] if index >= 1 else 0.0
         symbols.append(rf"w_{{{k}}}x_{{{index}}}")
         terms.append(rf"{_signed(w[k - 1])}{_signed(value)}")
-    shown = terms if len(terms) <= 5 else terms[:3] + [r"\cdots"] + terms[-1:]
-    names = symbols if len(symbols) <= 5 else symbols[:3] + [r"\cdots"] + symbols[-1:]
     y = causal_convolution(x, w)[t - 1]
-    return (rf"y_{{{t}}} = " + " + ".join(names) + " = " + " + ".join(shown)
-            + rf" = {y:.3f}")
+    return (r"\begin{aligned} " + rf"y_{{{t}}} &= " + " + ".join(_shorten(symbols))
+            + r" \\ &= " + " + ".join(_shorten(terms)) + rf" = {y:.3f}" + r" \end{aligned}")
 
 
 @dataclass
 class BoxFilter2D:
     image: np.ndarray
     box: np.ndarray            # conv2d with a K x K kernel of 1/K^2 ('same' size, zero border)
+    rows: np.ndarray           # the 1-D moving average along every row only
     rows_then_columns: np.ndarray  # the 1-D moving average along rows, then along columns
     opencv: np.ndarray         # cv2.blur with a zero border (BORDER_CONSTANT)
     separable_error: float     # |box - rows_then_columns|
@@ -129,7 +133,7 @@ def box_filter_2d(image: np.ndarray, size: int) -> BoxFilter2D:
     rows = F.conv2d(x, row, padding=(0, half))
     both = F.conv2d(rows, row.transpose(2, 3), padding=(half, 0))[0, 0]
     opencv = cv2.blur(image, (size, size), borderType=cv2.BORDER_CONSTANT)
-    return BoxFilter2D(image, box.numpy(), both.numpy(), opencv,
+    return BoxFilter2D(image, box.numpy(), rows[0, 0].numpy(), both.numpy(), opencv,
                        float((box - both).abs().max()),
                        float(np.abs(box.numpy() - opencv).max()))
 
@@ -206,6 +210,15 @@ class PoolGradient:
     avg_rule: np.ndarray      # upstream / k^2 in every position of its window
     avg_autograd: np.ndarray
     max_error: float          # |rule - autograd| over both poolings
+
+
+def busiest_window(feature_map: np.ndarray, size: int = 4) -> tuple[int, int]:
+    """(row, col) of the size x size block (on the size grid) with the most spread-out
+    values: the block where pooling's winners are clearest."""
+    values = _t(feature_map)[None, None]
+    spread = F.avg_pool2d(values ** 2, size) - F.avg_pool2d(values, size) ** 2
+    index = int(spread.flatten().argmax())
+    return divmod(index, spread.shape[-1])
 
 
 def pool_gradients(window: np.ndarray, upstream: np.ndarray, kernel: int = 2) -> PoolGradient:
@@ -369,14 +382,22 @@ def dilated_kernel(kernel: np.ndarray, dilation: int, image: np.ndarray) -> Dila
 ROBUST_POOL = 2   # lesson 7's shift network with 2x2 max pooling
 
 
+def warp_matrix(height: int, width: int, angle: float = 0.0, scale: float = 1.0,
+                dx: float = 0.0, dy: float = 0.0) -> np.ndarray:
+    """OpenCV's 2x3 affine matrix: rotation by `angle` degrees (counter-clockwise) and
+    rescaling about the image centre, then a move by (dx, dy) pixels."""
+    matrix = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), angle, scale)
+    matrix[:, 2] += (dx, dy)
+    return matrix
+
+
 def warp(image: np.ndarray, angle: float = 0.0, scale: float = 1.0, dx: float = 0.0,
          dy: float = 0.0) -> np.ndarray:
-    """Rotate (degrees, counter-clockwise) and rescale about the centre, then move by
-    (dx, dy) pixels, with OpenCV; black comes in at the borders."""
+    """Rotate and rescale about the centre, then move, with `cv2.warpAffine`; black comes
+    in at the borders."""
     image = np.asarray(image, dtype=np.float32)
     h, w = image.shape
-    matrix = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, scale)
-    matrix[:, 2] += (dx, dy)
+    matrix = warp_matrix(h, w, angle, scale, dx, dy)
     return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
@@ -541,16 +562,14 @@ def dice_sum(faces: int = 6, dice: int = 2) -> DiceSum:
 
 
 def dice_terms_latex(faces: int, z: int) -> str:
-    """P(Z = z) = sum_x P(X = x) P(Y = z - x) for two dice, filled in at z."""
+    """P(Z = z) = sum_x f_X(x) f_Y(z - x) for two dice, filled in at z: the pairs that
+    make z on one line, their probabilities on the next."""
     pairs = [(x, z - x) for x in range(1, faces + 1) if 1 <= z - x <= faces]
-    each = rf"\tfrac{{1}}{{{faces}}}\cdot\tfrac{{1}}{{{faces}}}"
-    shown = [each] * len(pairs)
-    if len(shown) > 6:
-        shown = shown[:3] + [r"\cdots"] + shown[-1:]
-    names = ", ".join(f"({x},{y})" for x, y in pairs[:6]) + (r", \ldots" if len(pairs) > 6 else "")
+    named = _shorten([rf"f_X({x})f_Y({y})" for x, y in pairs], keep=6)
     exact = Fraction(len(pairs), faces * faces)
-    return (rf"P(Z={z}) = \sum_x f_X(x)\,f_Y({z}-x) = " + " + ".join(shown)
-            + rf" = \frac{{{len(pairs)}}}{{{faces * faces}}}"
-            + (rf" = \frac{{{exact.numerator}}}{{{exact.denominator}}}"
+    reduced = (rf" = \frac{{{exact.numerator}}}{{{exact.denominator}}}"
                if exact.denominator != faces * faces else "")
-            + rf"\quad\text{{pairs }}(x, y):\ {names}")
+    return (r"\begin{aligned} " + rf"P(Z={z}) &= \sum_x f_X(x)\,f_Y({z}-x) = "
+            + " + ".join(named) + r" \\ "
+            + rf"&= {len(pairs)} \times \frac{{1}}{{{faces}}}\cdot\frac{{1}}{{{faces}}} = "
+            + rf"\frac{{{len(pairs)}}}{{{faces * faces}}}" + reduced + r" \end{aligned}")

@@ -6,7 +6,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from playground.ui.learn_page import BUILD_LABEL, LESSONS
+from playground.ui.learn_page import BUILD_LABEL, LESSONS, PARTS
 
 TIMEOUT = 60
 
@@ -43,7 +43,10 @@ def app() -> AppTest:
 
 
 def open_lesson(at: AppTest, number: int) -> AppTest:
-    at.radio(key="learn_lesson").set_value(LESSONS[number - 1]).run()
+    title = LESSONS[number - 1]
+    part, key = next((name, key) for name, (lessons, key) in PARTS.items() if title in lessons)
+    at.segmented_control(key="learn_part").set_value(part).run()
+    at.radio(key=key).set_value(title).run()
     assert not at.exception, at.exception
     assert at.header[0].value
     return at

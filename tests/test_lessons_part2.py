@@ -59,8 +59,9 @@ def test_filled_in_formula_ends_with_the_output():
     x = P.test_signal("spike", length=30)
     w = np.array([0.5, 0.3, 0.2])
     text = P.convolution_terms_latex(x, w, 17)
-    assert text.startswith("y_{17} = w_{1}x_{17} + w_{2}x_{16} + w_{3}x_{15}")
-    assert text.endswith(f"= {P.causal_convolution(x, w)[16]:.3f}") and text.endswith("0.300")
+    assert text.startswith(r"\begin{aligned} y_{17} &= w_{1}x_{17} + w_{2}x_{16} + w_{3}x_{15}")
+    assert text.endswith(f"= {P.causal_convolution(x, w)[16]:.3f} \\end{{aligned}}")
+    assert "(0.30)(1.00)" in text and "= 0.300" in text
     long = P.convolution_terms_latex(x, P.kernel_1d("moving average", 9), 3)
     assert r"\cdots" in long and "x_{-5}" in long      # zeros before the start are shown
 
@@ -118,6 +119,13 @@ def test_avg_pool_gradient_spread_evenly(backward):
     grad_in = backward.layers[4].grad_output            # into the average pool
     grad_out = backward.layers[5].grad_output
     np.testing.assert_allclose(grad_in, np.kron(grad_out, np.ones((1, 2, 2))) / 4, atol=1e-15)
+
+
+def test_busiest_window_is_the_block_with_the_largest_spread():
+    values = np.zeros((8, 8))
+    values[4:8, 0:4] = [[0, 1, 0, 5]] * 4
+    values[0:4, 4:8] = 0.5
+    assert P.busiest_window(values) == (1, 0)
 
 
 def test_pool_rules_against_autograd_on_the_same_window():
@@ -319,9 +327,9 @@ def test_dice_sums_match_counting_every_outcome(faces, dice):
 
 def test_dice_formula_is_filled_in():
     text = P.dice_terms_latex(6, 7)
-    assert text.count(r"\tfrac{1}{6}\cdot\tfrac{1}{6}") == 6
-    assert r"\frac{6}{36} = \frac{1}{6}" in text and "(1,6)" in text
-    assert r"\frac{1}{36}" in P.dice_terms_latex(6, 2)
+    assert text.count("f_X(") == 7 and "f_X(1)f_Y(6)" in text and "f_X(6)f_Y(1)" in text
+    assert r"6 \times \frac{1}{6}\cdot\frac{1}{6} = \frac{6}{36} = \frac{1}{6}" in text
+    assert r"= \frac{1}{36} \end" in P.dice_terms_latex(6, 2)
     with pytest.raises(ValueError):
         P.uniform_die(0)
 

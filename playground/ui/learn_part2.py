@@ -5,7 +5,6 @@ Every number comes from `playground.lessons_part2` (torch/OpenCV); figures from
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import streamlit as st
 
@@ -80,10 +79,9 @@ def lesson_signals() -> None:
     with right:
         st.latex(rf"y_{{i,j}} = \frac{{1}}{{K^2}}\sum_{{u,v}} x_{{i+u,\,j+v}},\quad K = {size}:"
                  rf"\ \text{{every weight}} = \tfrac{{1}}{{{size * size}}}")
-    _chart(LF.heatmaps([box.image, box.box, box.rows_then_columns],
-                       ["photo", f"{size}x{size} box filter (conv2d)",
-                        f"{size}-tap average on rows, then on columns"],
-                       [False] * 3, height=380))
+    _chart(LF.heatmaps([box.image, box.rows, box.rows_then_columns, box.box],
+                       ["photo", f"{size}-tap average along rows", "... then along columns",
+                        f"one {size}x{size} box conv2d"], [False] * 4, height=360))
     st.caption(f"The 2-D box kernel is the 1-D moving average applied along rows and then "
                f"columns (it is separable): max difference {box.separable_error:.1e}; OpenCV's "
                f"`cv2.blur` gives the same to {box.opencv_error:.1e}.")
@@ -133,17 +131,18 @@ def lesson_backward() -> None:
     st.caption("Where ReLU was off (output 0) no gradient gets through; after max pooling "
                "only one pixel in four receives one.")
     first, second = result.layers[0].grad_weight, result.layers[3].grad_weight
-    _chart(PF.gradient_maps(list(first[:, 0]) + list(second[channel]),
-                            [f"∂L/∂W conv1 k{n + 1}" for n in range(4)]
-                            + [f"conv2 k{channel + 1} ← ch{n + 1}" for n in range(4)],
-                            title="Kernel gradients: what one SGD step would change",
-                            height=300))
+    _chart(PF.gradient_maps([g * 1e3 for g in list(first[:, 0]) + list(second[channel])],
+                            [f"conv1 k{n + 1}" for n in range(4)]
+                            + [f"conv2 k{channel + 1}, in {n + 1}" for n in range(4)],
+                            title="Kernel gradients ∂L/∂W ×1000: what one SGD step would "
+                                  "change", height=300, show_values=True))
 
     st.subheader("Through pooling: the winner takes the gradient")
     left, right = st.columns([1, 3])
+    busy_row, busy_col = P.busiest_window(result.layers[1].output[channel])
     with left:
-        row = st.slider("Window row", 0, 6, 3, key="learn2_b_row")
-        col = st.slider("Window column", 0, 6, 3, key="learn2_b_col")
+        row = st.slider("Window row", 0, 6, busy_row, key="learn2_b_row")
+        col = st.slider("Window column", 0, 6, busy_col, key="learn2_b_col")
     window = result.layers[1].output[channel][4 * row:4 * row + 4, 4 * col:4 * col + 4]
     upstream = result.layers[2].grad_output[channel][2 * row:2 * row + 2, 2 * col:2 * col + 2]
     pools = P.pool_gradients(window, upstream)
@@ -163,10 +162,12 @@ def lesson_backward() -> None:
     st.subheader("Through a conv layer: convolution with the flipped kernel")
     check = P.network_conv_check(result, 3)
     first_check = P.network_conv_check(result, 0)
+    scale = float(np.abs(check.autograd[channel]).max()) or 1.0
     _chart(PF.gradient_maps([check.autograd[channel], check.flipped[channel],
                              check.autograd[channel] - check.flipped[channel]],
                             ["∂L/∂x of conv 2 (autograd)", "∂L/∂y ⋆ rot180(W), padding K−1−P",
-                             "difference"], height=330))
+                             "difference (same colour scale)"], height=330,
+                            limits=[None, None, scale]))
     st.latex(r"\frac{\partial L}{\partial x} = \frac{\partial L}{\partial y} \star "
              r"\operatorname{rot}_{180}(W)\ (\text{in/out channels swapped}):\quad "
              rf"\max|\cdot| = {L.sci_latex(check.max_error)}\ (\text{{conv 2}}),\ "
@@ -194,9 +195,7 @@ def lesson_transposed() -> None:
         stride = st.slider("Stride S", 1, 3, 2, key="learn2_t_s")
         padding = st.slider("Padding P", 0, 2, 0, key="learn2_t_p")
         kind = st.radio("Kernel", ("random (seed 0)", "all ones"), key="learn2_t_kernel")
-    image = cv2.resize(L.sample_digit(3).astype(np.float32), (n, n),
-                       interpolation=cv2.INTER_AREA)
-    image = np.round(image.astype(np.float64), 2)
+    image = np.arange(1.0, n * n + 1).reshape(n, n)   # 1, 2, 3...: each stamp is traceable
     kernel = (np.ones((k, k)) if kind == "all ones" else
               np.random.default_rng(0).integers(-2, 3, size=(k, k)).astype(np.float64))
     with view:
@@ -212,7 +211,7 @@ def lesson_transposed() -> None:
                         [f"input {n}x{n}", f"zeros inserted (S−1 = {stride - 1}), "
                          f"pad K−1−P = {k - 1 - padding}", "kernel rotated 180°",
                          f"ConvTranspose2d: {result.output_size}x{result.output_size}"],
-                        [False, False, True, True], number_format=".1f", height=380,
+                        [False, False, True, True], number_format=".0f", height=380,
                         widths=[0.17, 0.33, 0.17, 0.33]))
         st.latex(P.transposed_size_latex(n, k, stride, padding))
         st.latex(r"\max\left|\text{ConvTranspose2d}(x) - \text{conv2d}"
@@ -295,7 +294,7 @@ def lesson_limits() -> None:
         angle = st.slider("Angle θ (degrees)", -180, 180, 45, step=15, key="learn2_r_angle")
         scale = st.slider("Scale s", 0.5, 1.5, 1.0, step=0.1, key="learn2_r_scale")
     image = L.sample_digit(int(digit))
-    matrix = cv2.getRotationMatrix2D((13.5, 13.5), float(angle), float(scale))
+    matrix = P.warp_matrix(*image.shape, angle=float(angle), scale=float(scale))
     values = {"rotation": list(P.ANGLES), "scale": list(P.SCALES),
               "translation": list(P.SHIFTS)}[kind]
     unit = {"rotation": "°", "scale": "x", "translation": " px"}[kind]
