@@ -116,8 +116,8 @@ def robustness(curves: Sequence[P.RobustnessCurves], title: str = "") -> go.Figu
     figure.update_yaxes(range=[0, 1.02], gridcolor=GRID)
     figure.update_yaxes(title_text="test accuracy", row=1, col=1)
     figure.update_xaxes(gridcolor=GRID)
-    figure.update_layout(legend=dict(orientation="h", y=1.16, x=0))
-    return _finish(figure, title, 440)
+    figure.update_layout(legend=dict(orientation="h", y=-0.3, x=0))
+    return _finish(figure, title, 480)
 
 
 def probe_strip(sweep: P.ProbeSweep, label: int, unit: str, count: int = 7,

@@ -114,7 +114,7 @@ def lesson_backward() -> None:
     a, b, c = st.columns(3)
     digit = a.selectbox("Digit (its label is the target)", list(range(10)), index=3,
                         key="learn2_b_digit")
-    channel = b.slider("Channel", 1, 4, 1, key="learn2_b_channel") - 1
+    channel = b.slider("Channel", 1, 4, 2, key="learn2_b_channel") - 1
     result = _backward(int(digit))
     c.metric("cross-entropy loss", f"{result.loss:.3f}",
              help="Untrained network with fixed seed: p(true class) = "
@@ -336,11 +336,15 @@ def lesson_limits() -> None:
                  + r" \\ ".join(rf"\text{{{name}}} & " + " & ".join(
                      f"{v * 100:.0f}\\%" for v in vals) for name, *vals in rows)
                  + r"\end{array}")
-        st.markdown("Augmentation flattens the curves **inside the range it was trained on** "
-                    f"(±{augment.degrees:g}°, {augment.scale_low:g}–{augment.scale_high:g}x) and "
-                    "helps little outside it; at 180° a 6 and a 9 swap meaning, so no model "
-                    "should be invariant there. Invariance has to be learned from data (or "
-                    "built in by a different architecture).")
+        st.markdown("Augmentation raises the curves **inside and near the range it was "
+                    f"trained on** (±{augment.degrees:g}°, {augment.scale_low:g}–"
+                    f"{augment.scale_high:g}x, ±{augment.shift:g} px); far outside it (compare "
+                    "the 90° column) it does not help, and at 180° a 6 and a 9 swap meaning, so "
+                    "no model should be invariant there. Even translation is only partly free "
+                    "here: this network ends in a linear layer that sees positions, so a few "
+                    "pixels cost it accuracy (global average pooling, as in lesson 7's Build "
+                    "network, forgives more). Invariance beyond that has to be learned from "
+                    "data, or built in by a different architecture.")
         sweeps = {p.name: P.probe_sweep(p.network, image, int(digit), sweep_kind, values)
                   for p in pair}
         _chart(PF.probe_confidence(sweeps, int(digit), {"rotation": "angle (degrees)",
