@@ -288,7 +288,7 @@ def lesson_limits() -> None:
                 f"±{augment.shift:g} px).")
     controls, view = st.columns([1, 3])
     with controls:
-        digit = st.selectbox("Probe digit", list(range(10)), index=4, key="learn2_r_digit")
+        digit = st.selectbox("Probe digit", list(range(10)), index=3, key="learn2_r_digit")
         kind = st.radio("Transformation", ("rotation", "scale", "translation"),
                         key="learn2_r_kind")
         angle = st.slider("Angle θ (degrees)", -180, 180, 45, step=15, key="learn2_r_angle")
