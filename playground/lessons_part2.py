@@ -439,6 +439,8 @@ class AugmentRange:
 ANGLES = tuple(range(-180, 181, 30))
 SCALES = tuple(round(0.5 + 0.1 * n, 1) for n in range(11))   # 0.5 ... 1.5
 SHIFTS = tuple(range(-6, 7))
+PROBE_ANGLES = tuple(range(-180, 181, 10))   # one digit only: finer steps are cheap
+PROBE_SCALES = tuple(round(0.5 + 0.05 * n, 2) for n in range(21))
 CURVE_DIGITS = 500   # test digits per point of the curves: enough for +-2% at 2 cores' speed
 
 

@@ -65,8 +65,9 @@ def lesson_signals() -> None:
     gap = float(np.abs(correlation - y).max())
     st.markdown(
         "PyTorch's `conv1d` computes a **cross-correlation** (no flip), so the blue curve is "
-        "`conv1d` with the kernel **flipped**; it equals NumPy's `np.convolve` to "
-        f"{float(np.abs(y - reference).max()):.1e}. "
+        "`conv1d` with the kernel **flipped**; it equals NumPy's `np.convolve` "
+        + (f"to {error:.1e}. " if (error := float(np.abs(y - reference).max())) else
+           "exactly. ")
         + (f"This kernel is not symmetric: `conv1d` without the flip (dotted) differs by up "
            f"to **{gap:.2f}**." if flipped else
            "This kernel is symmetric, so the flip changes nothing."))
@@ -295,7 +296,7 @@ def lesson_limits() -> None:
         scale = st.slider("Scale s", 0.5, 1.5, 1.0, step=0.1, key="learn2_r_scale")
     image = L.sample_digit(int(digit))
     matrix = P.warp_matrix(*image.shape, angle=float(angle), scale=float(scale))
-    values = {"rotation": list(P.ANGLES), "scale": list(P.SCALES),
+    values = {"rotation": list(P.PROBE_ANGLES), "scale": list(P.PROBE_SCALES),
               "translation": list(P.SHIFTS)}[kind]
     unit = {"rotation": "°", "scale": "x", "translation": " px"}[kind]
     sweep_kind = {"rotation": "angle", "scale": "scale", "translation": "shift"}[kind]
@@ -342,8 +343,7 @@ def lesson_limits() -> None:
                     "the 90° column) it does not help, and at 180° a 6 and a 9 swap meaning, so "
                     "no model should be invariant there. Even translation is only partly free "
                     "here: this network ends in a linear layer that sees positions, so a few "
-                    "pixels cost it accuracy (global average pooling, as in lesson 7's Build "
-                    "network, forgives more). Invariance beyond that has to be learned from "
+                    "pixels cost it accuracy. Invariance beyond that has to be learned from "
                     "data, or built in by a different architecture.")
         sweeps = {p.name: P.probe_sweep(p.network, image, int(digit), sweep_kind, values)
                   for p in pair}
