@@ -7,7 +7,6 @@ computed by torch or OpenCV and checked in tests against autograd, `ConvTranspos
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -203,7 +202,8 @@ def backward_pass(image: np.ndarray, label: int, seed: int = BACKWARD_SEED) -> B
         layers.append(LayerGradient(name, out.detach()[0].numpy(), out.grad[0].numpy(),
                                     None if weight is None else weight.grad.numpy().copy()))
     probabilities = torch.softmax(h.detach()[0], 0).numpy()
-    return BackwardPass(label, float(loss.detach()), probabilities, np.asarray(image), layers, network)
+    return BackwardPass(label, float(loss.detach()), probabilities, np.asarray(image), layers,
+                        network)
 
 
 @dataclass

@@ -234,8 +234,9 @@ def lesson_transposed() -> None:
         verdict = (f"**Uneven:** {k} is not a multiple of {stride}; the interior receives "
                    f"between {int(middle.min())} and {int(middle.max())} copies."
                    if uneven else
-                   f"**Even:** every interior pixel receives {int(middle.min()) if middle.size else 0}"
-                   f" copies ({k} is a multiple of {stride}).")
+                   f"**Even:** every interior pixel receives "
+                   f"{int(middle.min()) if middle.size else 0} copies ({k} is a multiple of "
+                   f"{stride}).")
         st.markdown(verdict)
         st.latex(r"\text{interior copies per axis} \in \left\{\left\lfloor\tfrac{K}{S}"
                  r"\right\rfloor, \left\lceil\tfrac{K}{S}\right\rceil\right\}")
