@@ -19,7 +19,7 @@ from torch import nn
 
 from . import spec as S
 from .blocks import ResidualBlock
-from .model import LayerInfo, build_model
+from .model import Analysis, LayerInfo, build_model
 
 # Spec layer type of each top-level module class (global_avgpool is a Sequential).
 _TYPE_OF_MODULE: list[tuple[type[nn.Module], str]] = [
@@ -53,10 +53,11 @@ def snapshot_model(network: nn.Module) -> nn.Module:
         return _freeze(copy.deepcopy(network, memo).to("cpu"))
 
 
-def model_from_state(model_spec: S.ModelSpec,
-                     state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
-    """Rebuild the network of `model_spec` on the CPU from weights the trainer handed over."""
-    network = build_model(model_spec, "cpu")
+def model_from_state(model_spec: S.ModelSpec, state_dict: Mapping[str, torch.Tensor],
+                     analysis: Analysis | None = None) -> nn.Module:
+    """Rebuild the network of `model_spec` on the CPU from weights the trainer handed over
+    (`analysis`, the spec's own, saves analysing it again)."""
+    network = build_model(model_spec, "cpu", analysis=analysis)
     network.load_state_dict(state_dict)  # copies, so the trainer's tensors stay its own
     return _freeze(network)
 

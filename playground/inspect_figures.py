@@ -377,24 +377,27 @@ def frequency_response(kernel2d: np.ndarray, db: bool = False, size: int = 32,
     text = label if angle is None else f"{label}, {angle:.0f}°"
     unit = "dB" if db else "|H|"
     limit = _symmetric_limit(kernel)
-    figure = go.Figure()
-    figure.add_trace(go.Heatmap(z=kernel, xaxis="x", yaxis="y", colorscale=DIVERGING, zmid=0,
+    traces = []
+    traces.append(go.Heatmap(z=kernel, xaxis="x", yaxis="y", colorscale=DIVERGING, zmid=0,
                                 zmin=-limit, zmax=limit, showscale=False,
                                 hovertemplate="row %{y}, col %{x}<br>weight %{z:.4f}"
                                               "<extra></extra>"))
     freqs = np.fft.fftshift(np.fft.fftfreq(size))
-    figure.add_trace(go.Heatmap(z=spectrum, x=freqs, y=freqs, xaxis="x2", yaxis="y2",
+    traces.append(go.Heatmap(z=spectrum, x=freqs, y=freqs, xaxis="x2", yaxis="y2",
                                 colorscale=SEQUENTIAL,
                                 colorbar=dict(title=unit, thickness=12, x=0.64, len=0.8),
                                 hovertemplate="fx %{x:.3f}, fy %{y:.3f}<br>%{z:.3f}"
                                               "<extra></extra>"))
-    figure.add_trace(go.Scatter(x=radii, y=profile, xaxis="x3", yaxis="y3", mode="lines+markers",
+    traces.append(go.Scatter(x=radii, y=profile, xaxis="x3", yaxis="y3", mode="lines+markers",
                                 line=dict(color="#d62728", width=3), showlegend=False,
                                 hovertemplate="radius %{x:.3f}<br>%{y:.3f}<extra></extra>"))
-    for edge in (I.LOW_BAND, I.HIGH_BAND):
-        figure.add_vline(x=edge, line=dict(color="#999", dash="dot"), xref="x3")
+    # the band edges of the label, as dotted lines (shapes: add_vline is slow)
+    edges = [dict(type="line", x0=edge, x1=edge, xref="x3", y0=0, y1=1, yref="y3 domain",
+                  line=dict(color="#999", dash="dot")) for edge in (I.LOW_BAND, I.HIGH_BAND)]
     axis = dict(showgrid=False, zeroline=False, constrain="domain")
+    figure = go.Figure(data=traces)
     figure.update_layout(
+        shapes=edges,
         xaxis=dict(domain=[0, 0.22], showticklabels=False, ticks="", **axis),
         yaxis=dict(autorange="reversed", scaleanchor="x", showticklabels=False, ticks="",
                    **axis),
@@ -427,38 +430,35 @@ def convolution_theorem(image2d: np.ndarray, kernel2d: np.ndarray, db: bool = Tr
         spectra = [np.maximum(s, top - 80) for s in spectra]
     names = ["probe image", "kernel", "filtered = probe ⋆ kernel",
              "|FFT probe|", "|H| of the kernel", "|FFT filtered| = product"]
-    figure = go.Figure()
     spatial = [image, None, filtered]
     domains = [[0, 0.3], [0.35, 0.65], [0.7, 1.0]]
-    annotations = []
+    traces, axes, annotations = [], {}, []
+    # one layout dict and fully specified traces: plotly's per-call validation dominates
     for n, name in enumerate(names):
         row, col = divmod(n, 3)
         axis_id = "" if n == 0 else str(n + 1)
-        if row == 0:
-            if col == 1:
-                kernel = np.asarray(kernel2d, dtype=np.float64)
-                limit = _symmetric_limit(kernel)
-                trace = go.Heatmap(z=kernel, colorscale=DIVERGING, zmid=0, zmin=-limit,
-                                   zmax=limit, showscale=False)
-            else:
-                trace = go.Heatmap(z=spatial[col], colorscale="gray", showscale=False)
+        common = dict(xaxis=f"x{axis_id}", yaxis=f"y{axis_id}",
+                      hovertemplate="%{z:.3f}<extra></extra>", showscale=False)
+        if row == 0 and col == 1:
+            kernel = np.asarray(kernel2d, dtype=np.float64)
+            limit = _symmetric_limit(kernel)
+            traces.append(go.Heatmap(z=kernel, colorscale=DIVERGING, zmid=0, zmin=-limit,
+                                     zmax=limit, **common))
+        elif row == 0:
+            traces.append(go.Heatmap(z=spatial[col], colorscale="gray", **common))
         else:
-            trace = go.Heatmap(z=spectra[col], colorscale=SEQUENTIAL, showscale=False)
-        trace.update(xaxis=f"x{axis_id}", yaxis=f"y{axis_id}",
-                     hovertemplate="%{z:.3f}<extra></extra>")
-        figure.add_trace(trace)
+            traces.append(go.Heatmap(z=spectra[col], colorscale=SEQUENTIAL, **common))
         y_domain = [0.54, 0.94] if row == 0 else [0.0, 0.4]
-        figure.update_layout({
-            f"xaxis{axis_id}": dict(domain=domains[col], showticklabels=False,
-                                    showgrid=False, zeroline=False, constrain="domain"),
-            f"yaxis{axis_id}": dict(domain=y_domain, anchor=f"x{axis_id}",
-                                    scaleanchor=f"x{axis_id}", autorange="reversed",
-                                    showticklabels=False, showgrid=False, zeroline=False, ticks="",
-                                    constrain="domain")})
+        axes[f"xaxis{axis_id}"] = dict(domain=domains[col], showticklabels=False,
+                                       showgrid=False, zeroline=False, constrain="domain")
+        axes[f"yaxis{axis_id}"] = dict(domain=y_domain, anchor=f"x{axis_id}",
+                                       scaleanchor=f"x{axis_id}", autorange="reversed",
+                                       showticklabels=False, showgrid=False, zeroline=False,
+                                       ticks="", constrain="domain")
         annotations.append(dict(text=name, x=sum(domains[col]) / 2, y=y_domain[1],
                                 xref="paper", yref="paper", showarrow=False,
                                 yanchor="bottom", font=dict(size=14)))
-    figure.update_layout(annotations=annotations)
+    figure = go.Figure(data=traces, layout=dict(annotations=annotations, **axes))
     return _layout(figure, title, 560, "theorem")
 
 

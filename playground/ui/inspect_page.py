@@ -230,11 +230,19 @@ def _follow_latest() -> None:
 def _cached_network(trainer: T.Trainer, step: int, state: dict, live: bool) -> torch.nn.Module:
     key = (id(trainer), step, live)
     cached = st.session_state.get("insp_network_key")
-    if cached != key or "insp_network" not in st.session_state:
-        st.session_state["insp_network"] = I.model_from_state(trainer.spec, state)
+    network = st.session_state.get("insp_network")
+    if cached != key or network is None:
+        if network is not None and st.session_state.get("insp_network_owner") == id(trainer):
+            # same architecture: copying new weights in is far cheaper than a rebuild
+            with torch.no_grad():
+                network.load_state_dict(state)
+        else:
+            network = I.model_from_state(trainer.spec, state, trainer.analysis)
+        st.session_state["insp_network"] = network
+        st.session_state["insp_network_owner"] = id(trainer)
         st.session_state["insp_network_key"] = key
         st.session_state.pop("insp_acts_key", None)
-    return st.session_state["insp_network"]
+    return network
 
 
 def _conv_units(view: View) -> list[I.ConvUnit]:
