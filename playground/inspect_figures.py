@@ -460,7 +460,9 @@ def frequency_response(kernel2d: np.ndarray, db: bool = False, size: int = 32,
                  showarrow=False, yanchor="bottom", font=CAPTION_FONT),
             dict(text="radial profile", x=0.91, y=1.0, xref="paper", yref="paper",
                  showarrow=False, yanchor="bottom", font=CAPTION_FONT)])
-    return _layout(figure, f"{title}: {text}" if title else text, 330, "frequency")
+    _layout(figure, f"{title}: {text}" if title else text, 360, "frequency")
+    figure.update_layout(margin=dict(t=85))  # room for the subplot captions under the title
+    return figure
 
 
 def convolution_theorem(image2d: np.ndarray, kernel2d: np.ndarray, db: bool = True,
