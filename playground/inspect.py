@@ -19,7 +19,7 @@ from torch import nn
 
 from . import spec as S
 from .blocks import ResidualBlock
-from .model import LayerInfo, build_model
+from .model import Analysis, LayerInfo, build_model
 
 # Spec layer type of each top-level module class (global_avgpool is a Sequential).
 _TYPE_OF_MODULE: list[tuple[type[nn.Module], str]] = [
@@ -53,10 +53,11 @@ def snapshot_model(network: nn.Module) -> nn.Module:
         return _freeze(copy.deepcopy(network, memo).to("cpu"))
 
 
-def model_from_state(model_spec: S.ModelSpec,
-                     state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
-    """Rebuild the network of `model_spec` on the CPU from weights the trainer handed over."""
-    network = build_model(model_spec, "cpu")
+def model_from_state(model_spec: S.ModelSpec, state_dict: Mapping[str, torch.Tensor],
+                     analysis: Analysis | None = None) -> nn.Module:
+    """Rebuild the network of `model_spec` on the CPU from weights the trainer handed over
+    (`analysis`, the spec's own, saves analysing it again)."""
+    network = build_model(model_spec, "cpu", analysis=analysis)
     network.load_state_dict(state_dict)  # copies, so the trainer's tensors stay its own
     return _freeze(network)
 
@@ -84,8 +85,134 @@ def layer_type(module: nn.Module) -> str:
 
 
 def conv_layers(network: nn.Module) -> list[int]:
-    """Indices of the conv layers (residual blocks' inner convs are not counted)."""
+    """Indices of the top-level conv layers (`conv_units` lists every conv)."""
     return [index for index, child in _children(network) if isinstance(child, nn.Conv2d)]
+
+
+@dataclass(frozen=True)
+class ConvUnit:
+    """One nn.Conv2d of the network: a conv layer, or a conv inside a residual block.
+
+    `name` is the module path and so the state-dict prefix ("0", "4.body.3",
+    "4.shortcut.0"); `windows` are the sliding windows from the start of its spec layer up
+    to and including this conv, for the receptive field of its output pixels.
+    """
+
+    name: str
+    layer_index: int
+    role: str                      # "conv", "conv1", "conv2", "conv3" or "shortcut"
+    in_channels: int
+    out_channels: int
+    kernel_size: int
+    stride: int
+    windows: tuple[tuple[int, int, int, int], ...]
+
+    @property
+    def weight_key(self) -> str:
+        return f"{self.name}.weight"
+
+    @property
+    def inside_block(self) -> bool:
+        return self.role != "conv"
+
+    @property
+    def label(self) -> str:
+        """e.g. "layer 3 residual · conv2 (3x3, 64→64)"."""
+        k = self.kernel_size
+        shape = f"{k}x{k}, {self.in_channels}→{self.out_channels}"
+        if self.stride > 1:
+            shape += f", stride {self.stride}"
+        if not self.inside_block:
+            return f"layer {self.layer_index} conv ({shape})"
+        role = "projection shortcut" if self.role == "shortcut" else self.role
+        return f"layer {self.layer_index} residual · {role} ({shape})"
+
+
+def _conv_window(conv: nn.Conv2d) -> tuple[int, int, int, int]:
+    return (_single(conv.kernel_size), _single(conv.stride), _single(conv.padding),
+            _single(conv.dilation))
+
+
+def conv_units(network: nn.Module) -> list[ConvUnit]:
+    """Every conv of the network in forward order, those inside residual blocks (body
+    convs, then the projection shortcut) included."""
+    units = []
+    for index, child in _children(network):
+        if isinstance(child, nn.Conv2d):
+            found = [(str(index), "conv", child, (_conv_window(child),))]
+        elif isinstance(child, ResidualBlock):
+            body = [(n, m) for n, m in child.body.named_children() if isinstance(m, nn.Conv2d)]
+            windows = tuple(_conv_window(m) for _, m in body)
+            found = [(f"{index}.body.{n}", f"conv{k + 1}", m, windows[:k + 1])
+                     for k, (n, m) in enumerate(body)]
+            found += [(f"{index}.shortcut.{n}", "shortcut", m, (_conv_window(m),))
+                      for n, m in child.shortcut.named_children() if isinstance(m, nn.Conv2d)]
+        else:
+            continue
+        units += [ConvUnit(name, index, role, conv.in_channels, conv.out_channels,
+                           _single(conv.kernel_size), _single(conv.stride), windows)
+                  for name, role, conv, windows in found]
+    return units
+
+
+@dataclass
+class ConvActivation:
+    """What one conv saw and made for one image (no batch dim).
+
+    `pre_activation`/`activated` are the input and output of the nonlinearity that the
+    conv feeds through BatchNorm inside its own block (None when none follows, as for a
+    basic block's conv2 whose ReLU comes after the shortcut is added).
+    """
+
+    input: np.ndarray
+    output: np.ndarray
+    pre_activation: np.ndarray | None
+    activated: np.ndarray | None
+
+
+def _activation_after(network: nn.Module, name: str) -> nn.Module | None:
+    """The activation module that follows conv `name` in its Sequential (past BatchNorm)."""
+    parent_name, _, own = name.rpartition(".")
+    if not parent_name:
+        return None  # a top-level conv: the page reads the next layers from `activations`
+    siblings = list(network.get_submodule(parent_name).named_children())
+    position = [n for n, _ in siblings].index(own)
+    for _, module in siblings[position + 1:]:
+        if layer_type(module) in ACTIVATION_TYPES:
+            return module
+        if not isinstance(module, nn.modules.batchnorm._BatchNorm):
+            return None
+    return None
+
+
+def conv_activation(network: nn.Module, probe: torch.Tensor, name: str) -> ConvActivation:
+    """Input and output of conv `name` (a `ConvUnit.name`) for one image, and of the
+    nonlinearity it feeds inside its block, from one forward pass."""
+    conv = network.get_submodule(name)
+    if not isinstance(conv, nn.Conv2d):
+        raise ValueError(f"{name} is {type(conv).__name__}, not a conv")
+    seen: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def record(key: str):
+        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            seen[key] = (inputs[0][0].detach(), output[0].detach())
+        return hook
+
+    handles = [conv.register_forward_hook(record("conv"))]
+    after = _activation_after(network, name)
+    if after is not None:
+        handles.append(after.register_forward_hook(record("act")))
+    try:
+        with torch.no_grad(), _eval_mode(network):
+            network(_batch(probe, network))
+    finally:
+        for handle in handles:
+            handle.remove()
+    conv_in, conv_out = seen["conv"]
+    act = seen.get("act")
+    return ConvActivation(_numpy(conv_in), _numpy(conv_out),
+                          None if act is None else _numpy(act[0]),
+                          None if act is None else _numpy(act[1]))
 
 
 def _conv(network: nn.Module, index: int) -> nn.Conv2d:
@@ -363,10 +490,11 @@ def _windows(layer: S.Layer) -> list[tuple[int, int, int, int]]:
     return []  # element-wise layers keep the window
 
 
-def receptive_window(infos: list[LayerInfo], index: int, row: int,
-                     col: int) -> tuple[int, int, int, int]:
+def receptive_window(infos: list[LayerInfo], index: int, row: int, col: int,
+                     unit: ConvUnit | None = None) -> tuple[int, int, int, int]:
     """Input region (top, left, bottom, right; inclusive) seen by pixel (row, col) of layer
-    `index`'s output. It may reach outside the image (into the padding): callers clip.
+    `index`'s output, or of the output of `unit`, a conv inside residual block `index`. It
+    may reach outside the image (into the padding): callers clip.
 
     Walks back from the layer to the input: output span [a, b] of a window (k, s, p, d)
     comes from input span [a*s - p, b*s - p + (k-1)*d].
@@ -374,9 +502,14 @@ def receptive_window(infos: list[LayerInfo], index: int, row: int,
     info = infos[index]
     if info.receptive_field is None:
         raise ValueError(f"layer {index} ({info.type}) has a flat output: no pixel position")
+    if unit is not None and unit.layer_index != index:
+        raise ValueError(f"{unit.label} is not part of layer {index}")
+    layers = [list(_windows(earlier.layer)) for earlier in infos[:index + 1]]
+    if unit is not None:
+        layers[-1] = list(unit.windows)
     top, bottom, left, right = row, row, col, col
-    for earlier in reversed(infos[:index + 1]):
-        for kernel, stride, padding, dilation in reversed(_windows(earlier.layer)):
+    for windows in reversed(layers):
+        for kernel, stride, padding, dilation in reversed(windows):
             reach = (kernel - 1) * dilation
             top, bottom = top * stride - padding, bottom * stride - padding + reach
             left, right = left * stride - padding, right * stride - padding + reach

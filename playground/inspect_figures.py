@@ -19,6 +19,18 @@ SEQUENTIAL = "Viridis"      # magnitudes (spectra): perceptually uniform, colour
 HIGHLIGHT = "#00c853"       # receptive window / selection: green reads on gray and RdBu
 WINNER = "#ffab00"          # max-pool winners
 TILE_GAP = 1
+CAPTION_FONT = dict(size=16, color="#222")   # subplot captions
+TICK_FONT = dict(size=15, color="#333")      # ticks, axis and colour-bar titles
+# Inferno's colours, see-through where the map is low: the image stays readable under it
+HEAT_OVERLAY = [[0.0, "rgba(0,0,4,0)"], [0.2, "rgba(87,16,110,0.35)"],
+                [0.45, "rgba(188,55,84,0.6)"], [0.7, "rgba(249,142,9,0.75)"],
+                [1.0, "rgba(252,255,164,0.9)"]]
+
+
+def _colorbar(title: str, **extra) -> dict:
+    """A colour bar readable on a projector (Streamlit's theme would make it small and grey)."""
+    return dict(title=dict(text=title, font=TICK_FONT), tickfont=TICK_FONT, thickness=20,
+                **extra)
 
 
 # --- tiling -------------------------------------------------------------------------------
@@ -56,10 +68,18 @@ def _square_axes(figure: go.Figure, x: str = "x", y: str = "y") -> None:
                               autorange="reversed", scaleanchor=x, constrain="domain")})
 
 
-def _layout(figure: go.Figure, title: str, height: int, key: str) -> go.Figure:
-    figure.update_layout(title=dict(text=title or None, font=dict(size=17)), font=FONT,
+def _layout(figure: go.Figure, title: str, height: int, key: str,
+            ticks: bool = True) -> go.Figure:
+    figure.update_layout(title=dict(text=title or None, font=dict(size=18)), font=FONT,
                          height=height, plot_bgcolor="white", uirevision=key,
                          margin=dict(l=10, r=10, t=50 if title else 10, b=10))
+    # Projector sizes, set explicitly: Streamlit's chart theme shrinks and greys ticks
+    # (colour bars and subplot captions get `_colorbar` and CAPTION_FONT where built).
+    if not ticks:  # every axis hides its ticks: nothing to size (and it costs milliseconds)
+        return figure
+    axes = [name for name in figure.layout.to_plotly_json() if name[1:5] == "axis"]
+    figure.update_layout({name: dict(tickfont=TICK_FONT, title_font=TICK_FONT)
+                          for name in axes or ("xaxis", "yaxis")})
     return figure
 
 
@@ -73,10 +93,35 @@ def kernel_page(weights: np.ndarray, page: int, per_page: int) -> tuple[np.ndarr
     return weights[first:first + per_page], first
 
 
+GROUP_GAP = 3  # blank columns between two output channels' rows of kernels
+
+
+def _kernel_rows(flat: np.ndarray, out_channels: int,
+                 in_channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Kernels [out*in, k, k] laid out as one row of `in` kernels per output channel, those
+    rows wrapped into side-by-side columns so that a layer with few inputs (32 x 3 RGB
+    kernels) fills a wide chart instead of a thin strip. (tiled, owner) as `tile` gives."""
+    _, kh, kw = flat.shape
+    group_w = in_channels * (kw + TILE_GAP) - TILE_GAP
+    wanted = math.sqrt(2 * out_channels * (kh + TILE_GAP) / (group_w + GROUP_GAP))
+    groups = max(1, min(out_channels, round(wanted)))
+    rows = math.ceil(out_channels / groups)
+    tiled = np.full((rows * (kh + TILE_GAP) - TILE_GAP,
+                     groups * (group_w + GROUP_GAP) - GROUP_GAP), np.nan, dtype=np.float32)
+    owner = np.full(tiled.shape, -1, dtype=np.int32)
+    for n in range(len(flat)):
+        out, inn = divmod(n, in_channels)
+        top = (out // groups) * (kh + TILE_GAP)
+        left = (out % groups) * (group_w + GROUP_GAP) + inn * (kw + TILE_GAP)
+        tiled[top:top + kh, left:left + kw] = flat[n]
+        owner[top:top + kh, left:left + kw] = n
+    return tiled, owner
+
+
 def kernel_grid(weights: np.ndarray, scale: str = "layer", first_out: int = 0,
                 title: str = "", max_in: int = 16) -> go.Figure:
-    """Kernels [out, in, k, k] as one heatmap: one row per output channel and one column per
-    input channel (single-input layers wrap into a square grid).
+    """Kernels [out, in, k, k] as one heatmap: per output channel a row of its input
+    channels' kernels, the rows wrapped into side-by-side columns (see `_kernel_rows`).
 
     scale="layer": one colour scale for all kernels (compare strengths across kernels);
     scale="kernel": each kernel stretched to its own largest |weight| (see each one's
@@ -88,12 +133,11 @@ def kernel_grid(weights: np.ndarray, scale: str = "layer", first_out: int = 0,
     weights = np.asarray(weights, dtype=np.float32)[:, :max_in]
     out_channels, in_channels, kh, kw = weights.shape
     flat = weights.reshape(out_channels * in_channels, kh, kw)
-    columns = None if in_channels == 1 else in_channels
-    real, owner = tile(flat, columns)
+    real, owner = _kernel_rows(flat, out_channels, in_channels)
     if scale == "kernel":
         peaks = np.abs(flat).reshape(len(flat), -1).max(1)
         peaks[peaks == 0] = 1
-        shown, _ = tile(flat / peaks[:, None, None], columns)
+        shown, _ = _kernel_rows(flat / peaks[:, None, None], out_channels, in_channels)
         limit, bar_title = 1.0, "weight / kernel max"
     else:
         shown, limit, bar_title = real, _symmetric_limit(real), "weight"
@@ -102,7 +146,7 @@ def kernel_grid(weights: np.ndarray, scale: str = "layer", first_out: int = 0,
     custom = np.stack([real, out_index, in_index], axis=-1)
     figure = go.Figure(go.Heatmap(
         z=shown, customdata=custom, colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit,
-        hoverongaps=False, colorbar=dict(title=bar_title, thickness=14),
+        hoverongaps=False, colorbar=_colorbar(bar_title),
         hovertemplate="out %{customdata[1]}, in %{customdata[2]}<br>"
                       "weight %{customdata[0]:.4f}<extra></extra>"))
     _square_axes(figure)
@@ -144,11 +188,11 @@ def kernel_evolution(frames: Sequence[tuple[int, np.ndarray]], title: str = "") 
     custom = np.where(owner >= 0, steps[np.maximum(owner, 0)], -1)
     figure = go.Figure(go.Heatmap(
         z=tiled, customdata=custom, colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit,
-        hoverongaps=False, colorbar=dict(title="weight", thickness=14),
+        hoverongaps=False, colorbar=_colorbar("weight"),
         hovertemplate="step %{customdata}<br>weight %{z:.4f}<extra></extra>"))
     _square_axes(figure)
     width = maps.shape[2]
-    figure.update_xaxes(showticklabels=True, tickangle=0, tickfont=dict(size=12),
+    figure.update_xaxes(showticklabels=True, tickangle=0,
                         tickvals=[n * (width + 1) + (width - 1) / 2 for n in range(len(maps))],
                         ticktext=[f"step {s:,}" for s in steps])
     return _layout(figure, title, 230, "evolution")
@@ -167,7 +211,7 @@ def feature_grid(maps: np.ndarray, title: str = "", selected: int | None = None,
     limit = limit or _symmetric_limit(tiled)
     figure = go.Figure(go.Heatmap(
         z=tiled, customdata=owner, colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit,
-        hoverongaps=False, colorbar=dict(title="value", thickness=14),
+        hoverongaps=False, colorbar=_colorbar("value"),
         hovertemplate="channel %{customdata}<br>value %{z:.3f}<extra></extra>"))
     _square_axes(figure)
     count, h, w = maps.shape
@@ -191,7 +235,7 @@ def clickable_map(map2d: np.ndarray, title: str = "", selected: tuple[int, int] 
     limit = limit or _symmetric_limit(map2d)
     rows, cols = np.indices(map2d.shape)
     figure = go.Figure(go.Heatmap(z=map2d, colorscale=DIVERGING, zmid=0, zmin=-limit,
-                                  zmax=limit, colorbar=dict(title="value", thickness=14),
+                                  zmax=limit, colorbar=_colorbar("value"),
                                   hoverinfo="skip"))
     marker_size = max(6, min(28, 300 // max(height, width)))
     figure.add_trace(go.Scatter(
@@ -317,7 +361,7 @@ def pooling(input_map: np.ndarray, max_output: np.ndarray, avg_output: np.ndarra
             argmax_rows: np.ndarray, argmax_cols: np.ndarray, kernel: int, stride: int,
             padding: int = 0, mode: str = "max", title: str = "") -> go.Figure:
     """One channel: the pooling input with its windows (and, for max, each window's winner
-    marked) beside the pooled output. `mode` picks which output is drawn ("max"/"avg")."""
+    marked, unless all its values tie) beside the pooled output. `mode` picks which output is drawn ("max"/"avg")."""
     if mode not in ("max", "avg"):
         raise ValueError(f"mode must be 'max' or 'avg', got {mode!r}")
     input_map = np.asarray(input_map, dtype=np.float32)
@@ -335,14 +379,18 @@ def pooling(input_map: np.ndarray, max_output: np.ndarray, avg_output: np.ndarra
                                 line=dict(color="#444", width=1), hoverinfo="skip",
                                 showlegend=False, name="windows"))
     if mode == "max":
+        # A window whose values are all equal (a dead ReLU's zeros) has no real winner:
+        # its max equals its mean, and marking it would only clutter the picture.
+        contested = (np.asarray(max_output) > np.asarray(avg_output) + 1e-7).ravel()
         figure.add_trace(go.Scatter(
-            x=np.asarray(argmax_cols).ravel(), y=np.asarray(argmax_rows).ravel(),
+            x=np.asarray(argmax_cols).ravel()[contested],
+            y=np.asarray(argmax_rows).ravel()[contested],
             mode="markers", xaxis="x", yaxis="y", name="max winner", showlegend=False,
             marker=dict(symbol="circle-open", size=max(5, min(14, 260 // max(height, width))),
                         color=WINNER, line=dict(width=2.5)),
             hovertemplate="winner at row %{y}, col %{x}<extra></extra>"))
     figure.add_trace(go.Heatmap(z=output, xaxis="x2", yaxis="y2",
-                                colorbar=dict(title="value", thickness=14),
+                                colorbar=_colorbar("value"),
                                 hovertemplate="output row %{y}, col %{x}<br>%{z:.3f}"
                                               "<extra></extra>", **scale))
     axis = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="", constrain="domain")
@@ -354,9 +402,9 @@ def pooling(input_map: np.ndarray, max_output: np.ndarray, avg_output: np.ndarra
         annotations=[
             dict(text=f"input {height}x{width}, {kernel}x{kernel} windows, stride {stride}",
                  x=0.29, y=1.0, xref="paper", yref="paper", showarrow=False,
-                 yanchor="bottom", font=dict(size=14)),
+                 yanchor="bottom", font=CAPTION_FONT),
             dict(text=f"{mode} pooled {out_h}x{out_w}", x=0.79, y=1.0, xref="paper",
-                 yref="paper", showarrow=False, yanchor="bottom", font=dict(size=14))])
+                 yref="paper", showarrow=False, yanchor="bottom", font=CAPTION_FONT)])
     return _layout(figure, title, 430, "pooling")
 
 
@@ -377,24 +425,27 @@ def frequency_response(kernel2d: np.ndarray, db: bool = False, size: int = 32,
     text = label if angle is None else f"{label}, {angle:.0f}°"
     unit = "dB" if db else "|H|"
     limit = _symmetric_limit(kernel)
-    figure = go.Figure()
-    figure.add_trace(go.Heatmap(z=kernel, xaxis="x", yaxis="y", colorscale=DIVERGING, zmid=0,
+    traces = []
+    traces.append(go.Heatmap(z=kernel, xaxis="x", yaxis="y", colorscale=DIVERGING, zmid=0,
                                 zmin=-limit, zmax=limit, showscale=False,
                                 hovertemplate="row %{y}, col %{x}<br>weight %{z:.4f}"
                                               "<extra></extra>"))
     freqs = np.fft.fftshift(np.fft.fftfreq(size))
-    figure.add_trace(go.Heatmap(z=spectrum, x=freqs, y=freqs, xaxis="x2", yaxis="y2",
+    traces.append(go.Heatmap(z=spectrum, x=freqs, y=freqs, xaxis="x2", yaxis="y2",
                                 colorscale=SEQUENTIAL,
-                                colorbar=dict(title=unit, thickness=12, x=0.64, len=0.8),
+                                colorbar=_colorbar(unit, x=0.64, len=0.8),
                                 hovertemplate="fx %{x:.3f}, fy %{y:.3f}<br>%{z:.3f}"
                                               "<extra></extra>"))
-    figure.add_trace(go.Scatter(x=radii, y=profile, xaxis="x3", yaxis="y3", mode="lines+markers",
+    traces.append(go.Scatter(x=radii, y=profile, xaxis="x3", yaxis="y3", mode="lines+markers",
                                 line=dict(color="#d62728", width=3), showlegend=False,
                                 hovertemplate="radius %{x:.3f}<br>%{y:.3f}<extra></extra>"))
-    for edge in (I.LOW_BAND, I.HIGH_BAND):
-        figure.add_vline(x=edge, line=dict(color="#999", dash="dot"), xref="x3")
+    # the band edges of the label, as dotted lines (shapes: add_vline is slow)
+    edges = [dict(type="line", x0=edge, x1=edge, xref="x3", y0=0, y1=1, yref="y3 domain",
+                  line=dict(color="#999", dash="dot")) for edge in (I.LOW_BAND, I.HIGH_BAND)]
     axis = dict(showgrid=False, zeroline=False, constrain="domain")
+    figure = go.Figure(data=traces)
     figure.update_layout(
+        shapes=edges,
         xaxis=dict(domain=[0, 0.22], showticklabels=False, ticks="", **axis),
         yaxis=dict(autorange="reversed", scaleanchor="x", showticklabels=False, ticks="",
                    **axis),
@@ -404,12 +455,14 @@ def frequency_response(kernel2d: np.ndarray, db: bool = False, size: int = 32,
         yaxis3=dict(anchor="x3", title=f"mean {unit}"),
         annotations=[
             dict(text="kernel", x=0.11, y=1.0, xref="paper", yref="paper", showarrow=False,
-                 yanchor="bottom"),
+                 yanchor="bottom", font=CAPTION_FONT),
             dict(text=f"FFT magnitude ({unit})", x=0.46, y=1.0, xref="paper", yref="paper",
-                 showarrow=False, yanchor="bottom"),
+                 showarrow=False, yanchor="bottom", font=CAPTION_FONT),
             dict(text="radial profile", x=0.91, y=1.0, xref="paper", yref="paper",
-                 showarrow=False, yanchor="bottom")])
-    return _layout(figure, f"{title}: {text}" if title else text, 330, "frequency")
+                 showarrow=False, yanchor="bottom", font=CAPTION_FONT)])
+    _layout(figure, f"{title}: {text}" if title else text, 360, "frequency")
+    figure.update_layout(margin=dict(t=85))  # room for the subplot captions under the title
+    return figure
 
 
 def convolution_theorem(image2d: np.ndarray, kernel2d: np.ndarray, db: bool = True,
@@ -427,39 +480,36 @@ def convolution_theorem(image2d: np.ndarray, kernel2d: np.ndarray, db: bool = Tr
         spectra = [np.maximum(s, top - 80) for s in spectra]
     names = ["probe image", "kernel", "filtered = probe ⋆ kernel",
              "|FFT probe|", "|H| of the kernel", "|FFT filtered| = product"]
-    figure = go.Figure()
     spatial = [image, None, filtered]
     domains = [[0, 0.3], [0.35, 0.65], [0.7, 1.0]]
-    annotations = []
+    traces, axes, annotations = [], {}, []
+    # one layout dict and fully specified traces: plotly's per-call validation dominates
     for n, name in enumerate(names):
         row, col = divmod(n, 3)
         axis_id = "" if n == 0 else str(n + 1)
-        if row == 0:
-            if col == 1:
-                kernel = np.asarray(kernel2d, dtype=np.float64)
-                limit = _symmetric_limit(kernel)
-                trace = go.Heatmap(z=kernel, colorscale=DIVERGING, zmid=0, zmin=-limit,
-                                   zmax=limit, showscale=False)
-            else:
-                trace = go.Heatmap(z=spatial[col], colorscale="gray", showscale=False)
+        common = dict(xaxis=f"x{axis_id}", yaxis=f"y{axis_id}",
+                      hovertemplate="%{z:.3f}<extra></extra>", showscale=False)
+        if row == 0 and col == 1:
+            kernel = np.asarray(kernel2d, dtype=np.float64)
+            limit = _symmetric_limit(kernel)
+            traces.append(go.Heatmap(z=kernel, colorscale=DIVERGING, zmid=0, zmin=-limit,
+                                     zmax=limit, **common))
+        elif row == 0:
+            traces.append(go.Heatmap(z=spatial[col], colorscale="gray", **common))
         else:
-            trace = go.Heatmap(z=spectra[col], colorscale=SEQUENTIAL, showscale=False)
-        trace.update(xaxis=f"x{axis_id}", yaxis=f"y{axis_id}",
-                     hovertemplate="%{z:.3f}<extra></extra>")
-        figure.add_trace(trace)
+            traces.append(go.Heatmap(z=spectra[col], colorscale=SEQUENTIAL, **common))
         y_domain = [0.54, 0.94] if row == 0 else [0.0, 0.4]
-        figure.update_layout({
-            f"xaxis{axis_id}": dict(domain=domains[col], showticklabels=False,
-                                    showgrid=False, zeroline=False, constrain="domain"),
-            f"yaxis{axis_id}": dict(domain=y_domain, anchor=f"x{axis_id}",
-                                    scaleanchor=f"x{axis_id}", autorange="reversed",
-                                    showticklabels=False, showgrid=False, zeroline=False, ticks="",
-                                    constrain="domain")})
+        axes[f"xaxis{axis_id}"] = dict(domain=domains[col], showticklabels=False, ticks="",
+                                       showgrid=False, zeroline=False, constrain="domain")
+        axes[f"yaxis{axis_id}"] = dict(domain=y_domain, anchor=f"x{axis_id}",
+                                       scaleanchor=f"x{axis_id}", autorange="reversed",
+                                       showticklabels=False, showgrid=False, zeroline=False,
+                                       ticks="", constrain="domain")
         annotations.append(dict(text=name, x=sum(domains[col]) / 2, y=y_domain[1],
                                 xref="paper", yref="paper", showarrow=False,
-                                yanchor="bottom", font=dict(size=14)))
-    figure.update_layout(annotations=annotations)
-    return _layout(figure, title, 560, "theorem")
+                                yanchor="bottom", font=CAPTION_FONT))
+    figure = go.Figure(data=traces, layout=dict(annotations=annotations, **axes))
+    return _layout(figure, title, 560, "theorem", ticks=False)
 
 
 def reference_table(db: bool = False, size: int = 32) -> go.Figure:
@@ -496,7 +546,7 @@ def reference_table(db: bool = False, size: int = 32) -> go.Figure:
         text = f"<b>{name}</b><br>{label}" + ("" if angle is None else f" {angle:.0f}°")
         annotations.append(dict(text=text, x=left + width / 2, y=0.88, xref="paper",
                                 yref="paper", showarrow=False, yanchor="bottom",
-                                font=dict(size=14)))
+                                font=CAPTION_FONT))
     figure.update_layout(annotations=annotations)
     return _layout(figure, "Reference kernels (top) and their FFT magnitude (bottom)", 400,
                    "references")
@@ -513,8 +563,8 @@ def grad_cam_overlay(image: np.ndarray, cam: np.ndarray, title: str = "") -> go.
     cols = (np.arange(width) + 0.5) * cam.shape[1] / width - 0.5
     up = _bilinear(cam, rows, cols)
     figure = go.Figure(_image_trace(image))
-    figure.add_trace(go.Heatmap(z=up, colorscale="Inferno", zmin=0, zmax=1, opacity=0.5,
-                                colorbar=dict(title="Grad-CAM", thickness=14),
+    figure.add_trace(go.Heatmap(z=up, colorscale=HEAT_OVERLAY, zmin=0, zmax=1,
+                                colorbar=_colorbar("Grad-CAM"),
                                 hovertemplate="row %{y}, col %{x}<br>%{z:.2f}<extra></extra>"))
     figure.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="",
                         constrain="domain")

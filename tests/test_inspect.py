@@ -294,6 +294,69 @@ def test_receptive_window_through_bottleneck_blocks_and_pools():
         assert bottom - top + 1 == right - left + 1 == info.receptive_field, info
 
 
+# --- convs inside residual blocks ---------------------------------------------------------
+
+BLOCKS = tiny_spec([
+    {"type": "conv", "out_channels": 4, "kernel_size": 3, "padding": 1},
+    {"type": "residual", "out_channels": 4},                                  # identity
+    {"type": "residual", "out_channels": 8, "stride": 2, "bottleneck_width": 2},  # projection
+], input_shape=(1, 8, 8))
+
+
+def test_conv_units_name_every_conv_in_forward_order():
+    network = build_model(BLOCKS)
+    units = I.conv_units(network)
+    assert [u.label for u in units] == [
+        "layer 0 conv (3x3, 1→4)",
+        "layer 1 residual · conv1 (3x3, 4→4)",
+        "layer 1 residual · conv2 (3x3, 4→4)",
+        "layer 2 residual · conv1 (1x1, 4→2)",
+        "layer 2 residual · conv2 (3x3, 2→2, stride 2)",
+        "layer 2 residual · conv3 (1x1, 2→8)",
+        "layer 2 residual · projection shortcut (1x1, 4→8, stride 2)",
+    ]
+    convs = {n: m for n, m in network.named_modules() if isinstance(m, nn.Conv2d)}
+    assert {u.name for u in units} == set(convs)  # nothing left out
+    state = network.state_dict()
+    for unit in units:
+        assert state[unit.weight_key].shape == convs[unit.name].weight.shape
+
+
+def test_conv_activation_inside_a_block_is_that_conv_applied_to_what_it_saw():
+    network = I.snapshot_model(build_model(BLOCKS, "cpu", torch.Generator().manual_seed(1)))
+    probe = probe_for(BLOCKS)
+    seen = I.conv_activation(network, probe, "2.body.3")   # the strided 3x3 of the bottleneck
+    conv = network.get_submodule("2.body.3")
+    expected = conv(torch.as_tensor(seen.input)[None])[0].numpy()
+    np.testing.assert_allclose(seen.output, expected, atol=1e-6)
+    assert seen.input.shape == (2, 8, 8) and seen.output.shape == (2, 4, 4)
+    # it feeds BatchNorm then ReLU: before = BN output, after = its ReLU
+    bn = network.get_submodule("2.body.4")
+    before = bn(torch.as_tensor(seen.output)[None])[0].numpy()
+    np.testing.assert_allclose(seen.pre_activation, before, atol=1e-5)
+    np.testing.assert_allclose(seen.activated, np.maximum(before, 0), atol=1e-5)
+    # the last conv of a block has no ReLU of its own (it comes after the add)
+    last = I.conv_activation(network, probe, "2.body.6")
+    assert last.pre_activation is None and last.activated is None
+    with pytest.raises(ValueError, match="not a conv"):
+        I.conv_activation(network, probe, "2.body.4")
+
+
+def test_receptive_window_of_convs_inside_blocks():
+    network = build_model(BLOCKS)
+    units = {u.name: u for u in I.conv_units(network)}
+    infos = analyze(BLOCKS).layers
+    # layer 0 (3x3, pad 1) maps pixel (2, 2) to rows 1..3; conv1 of block 1 adds one more
+    # ring, conv2 (= the whole block) another
+    assert I.receptive_window(infos, 1, 2, 2, units["1.body.0"]) == (0, 0, 4, 4)
+    assert I.receptive_window(infos, 1, 2, 2, units["1.body.3"]) == I.receptive_window(
+        infos, 1, 2, 2)
+    # the projection shortcut: 1x1 stride 2 from block 1's output, pixel (1, 1) -> (2, 2)
+    assert I.receptive_window(infos, 2, 1, 1, units["2.shortcut.0"]) == (-1, -1, 5, 5)
+    with pytest.raises(ValueError, match="not part of layer 1"):
+        I.receptive_window(infos, 1, 0, 0, units["2.body.0"])
+
+
 # --- orientation, references, convolution theorem, pooling, Grad-CAM ----------------------
 
 def test_reference_kernel_characters():

@@ -39,13 +39,31 @@ def test_kernel_grid_layer_scale_is_symmetric_and_hover_has_real_values():
 def test_kernel_grid_per_kernel_scale_stretches_each_kernel():
     w = weights()
     w[1] *= 100
-    z = np.asarray(IF.kernel_grid(w, "kernel").data[0].z, dtype=float)
+    heatmap = IF.kernel_grid(w, "kernel").data[0]
+    z = np.asarray(heatmap.z, dtype=float)
+    custom = np.asarray(heatmap.customdata, dtype=float)
     assert np.nanmax(np.abs(z)) == pytest.approx(1.0)
-    tiles = z[:3, :3], z[4:7, :3]  # kernel (0, 0) and kernel (1, 0)
-    for tile in tiles:
-        assert np.abs(tile).max() <= 1 + 1e-6
+    for out in range(w.shape[0]):  # each kernel stretched to its own largest |weight|
+        for inn in range(w.shape[1]):
+            pixels = z[(custom[..., 1] == out) & (custom[..., 2] == inn)]
+            assert len(pixels) == 9 and np.abs(pixels).max() == pytest.approx(1.0, abs=1e-6)
     with pytest.raises(ValueError):
         IF.kernel_grid(w, "global")
+
+
+def test_kernel_grid_wraps_a_layer_with_few_inputs_into_a_wide_grid():
+    w = weights(out=32, inn=3)
+    heatmap = IF.kernel_grid(w).data[0]
+    z = np.asarray(heatmap.z, dtype=float)
+    custom = np.asarray(heatmap.customdata, dtype=float)
+    assert z.shape[1] > z.shape[0]  # wider than tall, not a 3-kernel-wide strip
+    for out in (0, 17, 31):  # every kernel is there once, with its real weights
+        for inn in range(3):
+            where = (custom[..., 1] == out) & (custom[..., 2] == inn)
+            np.testing.assert_allclose(np.sort(z[where]), np.sort(w[out, inn].ravel()),
+                                       rtol=1e-6)
+    # an output channel's kernels sit side by side in one row
+    assert len(np.nonzero((custom[..., 1] == 5).any(axis=1))[0]) == 3
 
 
 def test_kernel_paging():
@@ -129,6 +147,12 @@ def test_pooling_figure_marks_winners_only_for_max():
     np.testing.assert_array_equal(np.asarray(averaged.data[-1].z), result.avg_output[0])
     windows = maxed.data[1]
     assert sum(v is None for v in windows.x) == 4  # one outline per window
+    # a window of ties (a dead ReLU's zeros) gets no winner mark
+    x[0, :2, :2] = 0
+    result = I.pool_compare(x, 2)
+    tied = IF.pooling(x[0], result.max_output[0], result.avg_output[0], result.argmax_rows[0],
+                      result.argmax_cols[0], 2, 2, mode="max")
+    assert list(tied.data[2].x) == [3, 1, 3] and list(tied.data[2].y) == [1, 3, 3]
 
 
 @pytest.mark.parametrize("name, label", [("box (mean)", "low-pass"),

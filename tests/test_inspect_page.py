@@ -89,12 +89,12 @@ def test_probe_prediction_and_kernels(lenet_run):
     assert at.title[0].value == "Inspect the network"
     titles = chart_titles(at)
     assert any(t.startswith("Prediction: c") for t in titles)
-    assert any(t.startswith("Layer 0 kernels at step 3") for t in titles)
+    assert any(t.startswith("Layer 0 conv (5x5, 1→6) kernels at step 3") for t in titles)
     assert any(t.startswith("Kernel out 0, in 0") for t in titles)
     at.radio(key="insp_kernel_scale").set_value("per kernel").run()
     assert not at.exception
-    at.selectbox(key="insp_kernel_layer").set_value(3).run()
-    assert any(t.startswith("Layer 3 kernels") for t in chart_titles(at))
+    at.selectbox(key="insp_kernel_layer").set_value("3").run()
+    assert any(t.startswith("Layer 3 conv (5x5, 6→16) kernels") for t in chart_titles(at))
 
 
 def test_test_image_choice_and_next_mistake(lenet_run):
@@ -139,7 +139,7 @@ def test_frequency_and_grad_cam(lenet_run):
     at.radio(key="insp_panel").set_value("Frequency").run()
     assert not at.exception
     titles = chart_titles(at)
-    assert any(t.startswith("Layer 0 kernel out 0, in 0: ") for t in titles)
+    assert any(t.startswith("Layer 0 conv (5x5, 1→6) kernel out 0, in 0: ") for t in titles)
     assert any(t.startswith("Convolution theorem") for t in titles)
     at.radio(key="insp_freq_db").set_value("dB").run()
     assert not at.exception
@@ -153,10 +153,12 @@ def test_time_machine_goes_back_to_a_snapshot(lenet_run):
     assert at.slider(key="insp_pos").value == len(lenet_run.trainer.snapshots())
     at.slider(key="insp_pos").set_value(0).run()
     assert not at.exception
-    assert any(t.startswith("Layer 0 kernels at step 0") for t in chart_titles(at))
+    assert any(t.startswith("Layer 0 conv (5x5, 1→6) kernels at step 0")
+               for t in chart_titles(at))
     assert any("Follow latest" == b.label for b in at.button)
     next(b for b in at.button if b.label == "Follow latest").click().run()
-    assert any(t.startswith("Layer 0 kernels at step 3") for t in chart_titles(at))
+    assert any(t.startswith("Layer 0 conv (5x5, 1→6) kernels at step 3")
+               for t in chart_titles(at))
 
 
 def test_uploads_bad_and_good(lenet_run):
@@ -164,3 +166,45 @@ def test_uploads_bad_and_good(lenet_run):
     at.radio(key="insp_source").set_value("Upload").run()
     assert not at.exception
     assert any("Upload a PNG" in i.value for i in at.info)
+
+
+@pytest.fixture(scope="module")
+def resnet_run():
+    run = paused_run("resnet_cifar10", (3, 32, 32), steps=2)
+    yield run
+    run.trainer.stop()
+
+
+def test_convs_inside_residual_blocks_in_every_conv_panel(resnet_run):
+    at = page_for(resnet_run)
+    chooser = at.selectbox(key="insp_kernel_layer")
+    labels = list(chooser.options)  # AppTest lists the labels the user reads
+    assert "layer 4 residual · conv2 (3x3, 32→32)" in labels
+    assert "layer 5 residual · projection shortcut (1x1, 32→64, stride 2)" in labels
+    assert len(labels) == 9  # the stem, 2 + 2 + 2 body convs, 2 shortcuts
+    chooser.set_value("5.body.3").run()
+    assert not at.exception
+    assert any(t.startswith("Layer 5 residual · conv2 (3x3, 64→64) kernels at step 2: "
+                            "out 0–15 of 64") for t in chart_titles(at))
+    assert any(t.startswith("Kernel out 0, in 0") for t in chart_titles(at))
+
+    at.radio(key="insp_panel").set_value("Frequency").run()
+    at.selectbox(key="insp_freq_layer").set_value("4.shortcut.0").run()
+    assert not at.exception
+    titles = chart_titles(at)
+    assert any(t.startswith("Layer 4 residual · projection shortcut (1x1, 16→32, stride 2) "
+                            "kernel out 0, in 0: ") for t in titles)
+    assert any(t.startswith("Convolution theorem on this conv's input") for t in titles)
+
+    at.radio(key="insp_panel").set_value("Feature maps").run()
+    at.selectbox(key="insp_fm_layer").set_value("4.body.0").run()
+    assert not at.exception
+    titles = chart_titles(at)
+    assert any(t.startswith("Layer 4 residual · conv1 (3x3, 16→32, stride 2) feature maps "
+                            "(after the nonlinearity), 32 channels") for t in titles)
+    # centre (8, 8) of the 16x16 map: the strided 3x3 reads rows 15..17 of block 3, whose
+    # two 3x3s and the stem's 3x3 widen that to rows 12..20 of the input (9x9)
+    assert any(t.startswith("Receptive field of (8, 8): 9x9") for t in titles)
+    assert any("Rows 12…20" in c.value for c in at.caption)
+    at.selectbox(key="insp_fm_layer").set_value("4.body.3").run()
+    assert any("conv2 (3x3, 32→32) feature maps, 32 channels" in t for t in chart_titles(at))

@@ -159,8 +159,10 @@ def _drawn_probe(trainer: T.Trainer) -> Probe | None:
     except Exception as error:  # not installed, or its component could not register
         st.warning(f"Drawing needs the streamlit-drawable-canvas package ({error}).")
         return None
-    st.caption("Draw a digit with the mouse (white on black). If the probe does not follow "
-               "your drawing, press the canvas toolbar's upload arrow to send it.")
+    st.caption("Draw a digit with the mouse (white on black): the probe follows each stroke "
+               "when you release the button. The toolbar above the canvas undoes, redoes "
+               "and clears (bin).")
+    st.space("small")  # the canvas's floating toolbar would cover the caption
     result = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
                        height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw",
                        return_image_data=True, key="insp_canvas")
@@ -228,11 +230,33 @@ def _follow_latest() -> None:
 def _cached_network(trainer: T.Trainer, step: int, state: dict, live: bool) -> torch.nn.Module:
     key = (id(trainer), step, live)
     cached = st.session_state.get("insp_network_key")
-    if cached != key or "insp_network" not in st.session_state:
-        st.session_state["insp_network"] = I.model_from_state(trainer.spec, state)
+    network = st.session_state.get("insp_network")
+    if cached != key or network is None:
+        if network is not None and st.session_state.get("insp_network_owner") == id(trainer):
+            # same architecture: copying new weights in is far cheaper than a rebuild
+            with torch.no_grad():
+                network.load_state_dict(state)
+        else:
+            network = I.model_from_state(trainer.spec, state, trainer.analysis)
+        st.session_state["insp_network"] = network
+        st.session_state["insp_network_owner"] = id(trainer)
         st.session_state["insp_network_key"] = key
         st.session_state.pop("insp_acts_key", None)
-    return st.session_state["insp_network"]
+    return network
+
+
+def _conv_units(view: View) -> list[I.ConvUnit]:
+    return I.conv_units(view.network)
+
+
+def _conv_activation(view: View, probe: Probe, unit: I.ConvUnit) -> I.ConvActivation:
+    """One forward pass per (weights, probe, conv), kept for the fragment's next refresh."""
+    key = (st.session_state.get("insp_network_key"), probe.key, unit.name)
+    cached = st.session_state.get("insp_conv_act")
+    if cached is None or cached[0] != key:
+        cached = (key, I.conv_activation(view.network, probe.tensor, unit.name))
+        st.session_state["insp_conv_act"] = cached
+    return cached[1]
 
 
 def _activations(view: View, probe: Probe) -> list[I.LayerActivation]:
@@ -302,25 +326,32 @@ def _choose_layer(label: str, infos: list, key: str):
     return by_index[index]
 
 
-def _conv_infos(infos: list) -> list:
-    return [info for info in infos if info.type == "conv"]
+def _choose_conv(label: str, units: list[I.ConvUnit], key: str) -> I.ConvUnit:
+    by_name = {unit.name: unit for unit in units}
+    if st.session_state.get(key) not in by_name:
+        st.session_state[key] = units[0].name
+    name = st.selectbox(label, list(by_name), key=key,
+                        format_func=lambda n: by_name[n].label,
+                        help="Every conv of the network, those inside residual blocks "
+                             "(body convs and projection shortcuts) included.")
+    return by_name[name]
 
 
 # --- kernels ------------------------------------------------------------------------------
 
 def _kernels_panel(trainer: T.Trainer, view: View, infos: list) -> None:
-    convs = _conv_infos(infos)
-    if not convs:
-        st.info("This network has no top-level conv layer.")
+    units = _conv_units(view)
+    if not units:
+        st.info("This network has no conv layer.")
         return
     columns = st.columns([3, 2, 2])
     with columns[0]:
-        info = _choose_layer("Conv layer", convs, "insp_kernel_layer")
+        unit = _choose_conv("Conv", units, "insp_kernel_layer")
     scale = columns[1].radio("Colour scale", ("per layer", "per kernel"), horizontal=True,
                              key="insp_kernel_scale",
                              help="Per layer: one scale, compare kernels' strength. "
                                   "Per kernel: each stretched, see each one's pattern.")
-    weights = view.state[f"{info.index}.weight"].numpy()
+    weights = view.state[unit.weight_key].numpy()
     out_channels, in_channels = weights.shape[:2]
     shown_in = min(in_channels, 16)
     per_page = max(1, MAX_TILES // shown_in)
@@ -329,31 +360,34 @@ def _kernels_panel(trainer: T.Trainer, view: View, infos: list) -> None:
     if pages > 1:
         page = columns[2].number_input(f"Page (of {pages})", 1, pages, key="insp_kernel_page") - 1
     chunk, first = IF.kernel_page(weights, page, per_page)
-    title = (f"Layer {info.index} kernels at step {view.step:,}: out {first}–"
-             f"{first + len(chunk) - 1} of {out_channels}, {in_channels} in, "
-             f"{weights.shape[2]}x{weights.shape[3]}")
+    title = (f"{_capital(unit.label)} kernels at step {view.step:,}: out {first}–"
+             f"{first + len(chunk) - 1} of {out_channels}")
     st.plotly_chart(IF.kernel_grid(chunk, "layer" if scale == "per layer" else "kernel",
                                    first, title), use_container_width=True,
                     key="insp_kernels")
     if in_channels > shown_in:
         st.caption(f"Columns are input channels 0–{shown_in - 1} of {in_channels}.")
-    if in_channels == 3 and info.input_shape[0] == 3 and info.index == convs[0].index:
+    if in_channels == 3 and unit.name == units[0].name and trainer.spec.input[0] == 3:
         st.plotly_chart(IF.rgb_kernel_images(chunk, first, "The same kernels as colour "
                                                            "images (grey = 0)"),
                         use_container_width=True, key="insp_rgb_kernels")
-    _evolution(trainer, info, weights.shape)
+    _evolution(trainer, unit, weights.shape)
 
 
-def _evolution(trainer: T.Trainer, info, shape) -> None:
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _evolution(trainer: T.Trainer, unit: I.ConvUnit, shape) -> None:
     columns = st.columns(2)
     out = columns[0].number_input("Evolution of kernel: out", 0, shape[0] - 1, 0,
-                                  key=f"insp_evo_out_{info.index}")
-    inn = columns[1].number_input("in", 0, shape[1] - 1, 0, key=f"insp_evo_in_{info.index}")
+                                  key=f"insp_evo_out_{unit.name}")
+    inn = columns[1].number_input("in", 0, shape[1] - 1, 0, key=f"insp_evo_in_{unit.name}")
     snapshots = trainer.snapshots()
     if len(snapshots) > EVOLUTION_FRAMES:
         picks = np.linspace(0, len(snapshots) - 1, EVOLUTION_FRAMES).round().astype(int)
         snapshots = [snapshots[i] for i in sorted(set(picks))]
-    frames = [(s.step, s.state[f"{info.index}.weight"][out, inn].numpy()) for s in snapshots]
+    frames = [(s.step, s.state[unit.weight_key][out, inn].numpy()) for s in snapshots]
     st.plotly_chart(IF.kernel_evolution(frames, f"Kernel out {out}, in {inn} from "
                                                 "initialisation"),
                     use_container_width=True, key="insp_evolution")
@@ -377,14 +411,36 @@ def _feature_panel(trainer: T.Trainer, view: View, probe: Probe,
     if not spatial:
         st.info("No layer has a spatial output.")
         return
+    inner = {}
+    for unit in _conv_units(view):
+        if unit.inside_block:
+            inner.setdefault(unit.layer_index, []).append(unit)
+    # A residual block's own convs come right after the block in the list.
+    options = {}
+    for spot in spatial:
+        options[str(spot.index)] = (spot, None)
+        options.update({unit.name: (spot, unit) for unit in inner.get(spot.index, [])})
     columns = st.columns([3, 3, 2])
-    with columns[0]:
-        info = _choose_layer("Layer", spatial, "insp_fm_layer")
-    act = acts[info.index]
-    pre, post = act.pre_activation, act.output
-    after = _nonlinearity_after(info.index, acts) if info.type == "conv" else None
-    if after is not None:
-        pre, post = after.pre_activation, after.output
+    if st.session_state.get("insp_fm_layer") not in options:
+        st.session_state["insp_fm_layer"] = next(iter(options))
+    choice = columns[0].selectbox(
+        "Layer", list(options), key="insp_fm_layer",
+        format_func=lambda key: _feature_label(*options[key]),
+        help="Every layer with a spatial output, and every conv inside a residual block.")
+    info, unit = options[choice]
+    if unit is None:
+        act = acts[info.index]
+        pre, post = act.pre_activation, act.output
+        after = _nonlinearity_after(info.index, acts) if info.type == "conv" else None
+        if after is not None:
+            pre, post = after.pre_activation, after.output
+        name = f"Layer {info.index} ({info.type})"
+    else:
+        inside = _conv_activation(view, probe, unit)
+        pre, post = inside.pre_activation, inside.activated
+        if post is None:
+            post = inside.output  # conv2's ReLU comes after the shortcut is added
+        name = _capital(unit.label)
     choices = ("after the nonlinearity", "before it") if pre is not None else ("output",)
     which = columns[1].radio("Show", choices, horizontal=True, key="insp_fm_which")
     maps = pre if which == "before it" else post
@@ -397,19 +453,25 @@ def _feature_panel(trainer: T.Trainer, view: View, probe: Probe,
     stats[3].metric("zeros", f"{float((maps == 0).mean()):.0%}",
                     help="Share of exactly zero values: the units a ReLU switched off")
     label = "" if which == "output" else f" ({which})"
-    st.plotly_chart(IF.feature_grid(maps, f"Layer {info.index} ({info.type}) feature maps"
-                                          f"{label}, {maps.shape[0]} channels",
-                                    selected=channel),
+    st.plotly_chart(IF.feature_grid(maps, f"{name} feature maps{label}, {maps.shape[0]} "
+                                          "channels", selected=channel),
                     use_container_width=True, key="insp_fm_grid")
-    _receptive_field(trainer, probe, info, maps[channel], channel)
+    _receptive_field(trainer, probe, info, unit, maps[channel], channel)
 
 
-def _receptive_field(trainer: T.Trainer, probe: Probe, info, channel_map: np.ndarray,
-                     channel: int) -> None:
+def _feature_label(info, unit: I.ConvUnit | None) -> str:
+    if unit is None:
+        return _layer_label(info)
+    return f"    {unit.label}"
+
+
+def _receptive_field(trainer: T.Trainer, probe: Probe, info, unit: I.ConvUnit | None,
+                     channel_map: np.ndarray, channel: int) -> None:
     height, width = channel_map.shape
+    owner = info.index if unit is None else unit.name
     stored = st.session_state.get("insp_rf_pixel")
-    if not stored or stored[0] != info.index:
-        stored = (info.index, height // 2, width // 2)
+    if not stored or stored[0] != owner:
+        stored = (owner, height // 2, width // 2)
     left, right = st.columns(2)
     with left:
         event = st.plotly_chart(
@@ -421,11 +483,11 @@ def _receptive_field(trainer: T.Trainer, probe: Probe, info, channel_map: np.nda
     if points:
         point = points[0]
         row, col = int(round(point["y"])), int(round(point["x"]))
-        if 0 <= row < height and 0 <= col < width and (info.index, row, col) != stored:
-            stored = (info.index, row, col)
+        if 0 <= row < height and 0 <= col < width and (owner, row, col) != stored:
+            stored = (owner, row, col)
     st.session_state["insp_rf_pixel"] = stored
     _, row, col = stored
-    window = I.receptive_window(trainer.analysis.layers, info.index, row, col)
+    window = I.receptive_window(trainer.analysis.layers, info.index, row, col, unit)
     top, left_col, bottom, right_col = window
     size = bottom - top + 1
     inside = IF.clip_window(window, probe.image.shape[:2])
@@ -488,27 +550,27 @@ def _reference_figure(db: bool):
 
 def _frequency_panel(view: View, probe: Probe, acts: list[I.LayerActivation],
                      infos: list) -> None:
-    convs = _conv_infos(infos)
-    if not convs:
-        st.info("This network has no top-level conv layer.")
+    units = _conv_units(view)
+    if not units:
+        st.info("This network has no conv layer.")
         return
     columns = st.columns([3, 1, 1, 2])
     with columns[0]:
-        info = _choose_layer("Conv layer", convs, "insp_freq_layer")
-    weights = view.state[f"{info.index}.weight"].numpy()
+        unit = _choose_conv("Conv", units, "insp_freq_layer")
+    weights = view.state[unit.weight_key].numpy()
     out = int(columns[1].number_input("out", 0, weights.shape[0] - 1, 0, key="insp_freq_out"))
     inn = int(columns[2].number_input("in", 0, weights.shape[1] - 1, 0, key="insp_freq_in"))
     db = columns[3].radio("Magnitude", ("linear", "dB"), horizontal=True,
                           key="insp_freq_db") == "dB"
     kernel = weights[out, inn]
-    st.plotly_chart(IF.frequency_response(kernel, db, title=f"Layer {info.index} kernel "
+    st.plotly_chart(IF.frequency_response(kernel, db, title=f"{_capital(unit.label)} kernel "
                                                             f"out {out}, in {inn}"),
                     use_container_width=True, key="insp_freq")
     st.caption("Angle: the direction (counter-clockwise from →) in which the kernel "
                "responds to change, perpendicular to the edges it finds: Sobel x is 0°.")
-    features = acts[info.index - 1].output if info.index > 0 else probe.tensor.numpy()
+    features = _conv_activation(view, probe, unit).input
     st.plotly_chart(IF.convolution_theorem(features[inn], kernel, db,
-                                           title="Convolution theorem on this layer's input "
+                                           title="Convolution theorem on this conv's input "
                                                  f"(channel {inn})"),
                     use_container_width=True, key="insp_theorem")
     with st.expander("What low-pass and high-pass look like", expanded=False):
