@@ -230,3 +230,26 @@ def test_going_deeper_opens_the_stacks_on_the_train_page():
     assert spec.name == "Residual stack, 3 convs"
     assert [layer.type for layer in spec.layers].count("residual") == 1
     assert spec.training.optimizer == "sgd"
+
+
+def test_lesson1_play_button_moves_the_kernel_and_pauses():
+    at = AppTest.from_function(_page, default_timeout=TIMEOUT)
+    at.run()
+    assert any(t.startswith("Step 1 of 25") for t in chart_titles(at))
+    at.button(key="learn_c_play").click().run()
+    assert at.button(key="learn_c_play").label == "Pause"
+    assert any(t.startswith("Step 2 of 25") for t in chart_titles(at))
+    at.run()   # what the fragment's timer does: one more position
+    assert any(t.startswith("Step 3 of 25") for t in chart_titles(at))
+    assert "y_{0,2}" in latex(at)
+    at.button(key="learn_c_play").click().run()
+    assert at.button(key="learn_c_play").label == "Play"
+    at.run()
+    assert any(t.startswith("Step 3 of 25") for t in chart_titles(at))
+    # the slider still steps by hand, and playing stops at the last position
+    at.slider(key="learn_c_step_5x5").set_value(24).run()
+    at.button(key="learn_c_play").click().run()
+    assert any(t.startswith("Step 25 of 25") for t in chart_titles(at))
+    at.run()
+    assert at.button(key="learn_c_play").label == "Play"
+    assert any(t.startswith("Step 25 of 25") for t in chart_titles(at))

@@ -105,14 +105,12 @@ def lesson_convolution() -> None:
             st.error(f"No output: {error}. Add padding or shrink the dilation.")
             st.latex(L.output_size_latex(size, k, stride, padding, dilation))
             return
-        count = len(steps.steps)
         out_h, out_w = steps.output.shape
-        index = st.slider("Step (output pixel)", 1, count, 1,
-                          key=f"learn_c_step_{out_h}x{out_w}") - 1 if count > 1 else 0
-        _chart(LF.conv_step(steps, kernel, index,
-                            title=f"Step {index + 1} of {count}: output pixel "
-                                  f"({steps.steps[index].out_row}, {steps.steps[index].out_col})"))
-        st.latex(L.mac_terms(steps.steps[index], kernel))
+        step_key = f"learn_c_step_{out_h}x{out_w}"  # a new output size starts at step 1
+        st.session_state.setdefault(step_key, 1)
+        playing = _play_button(step_key, len(steps.steps))
+        st.fragment(_conv_player, run_every=PLAY_SECONDS if playing else None)(
+            steps, kernel, step_key)
         st.latex(L.output_size_latex(size, k, stride, padding, dilation))
         kind = L.convolution_kind(size, k, stride, padding, dilation)
         names = {"narrow": "a **narrow** (valid) convolution: no padding, the output shrinks",
@@ -128,6 +126,45 @@ def lesson_convolution() -> None:
                      "padding": padding, "dilation": dilation}, {"type": "relu"}],
                    "Lesson 1: one conv layer", "A single conv layer with the lesson's stride, "
                    "padding and dilation.", "learn_c_build")
+
+
+PLAY_SECONDS = 0.8          # between two kernel positions while playing
+PLAY_KEY = "learn_c_playing"
+
+
+def _toggle_play(step_key: str, count: int) -> None:
+    """Play / pause (a button callback, so the label is right in the same run); playing
+    from the last step starts again at the first."""
+    playing = not st.session_state.get(PLAY_KEY)
+    if playing and st.session_state[step_key] >= count:
+        st.session_state[step_key] = 1
+    st.session_state[PLAY_KEY] = playing
+
+
+def _play_button(step_key: str, count: int) -> bool:
+    playing = bool(st.session_state.get(PLAY_KEY)) and count > 1
+    if count > 1:
+        st.button("Pause" if playing else "Play", key="learn_c_play",
+                  icon=":material/pause:" if playing else ":material/play_arrow:",
+                  on_click=_toggle_play, args=(step_key, count))
+    return playing
+
+
+def _conv_player(steps: L.ConvSteps, kernel: np.ndarray, step_key: str) -> None:
+    """The step slider, the kernel on the input and the sum written out; while playing
+    (a timed rerun of this fragment only) the kernel moves one position per run."""
+    count = len(steps.steps)
+    if st.session_state.get(PLAY_KEY):
+        if st.session_state[step_key] < count:
+            st.session_state[step_key] += 1
+        else:  # the last position: stop the timer with a full rerun
+            st.session_state[PLAY_KEY] = False
+            st.rerun()
+    index = st.slider("Step (output pixel)", 1, count, key=step_key) - 1 if count > 1 else 0
+    step = steps.steps[index]
+    _chart(LF.conv_step(steps, kernel, index, title=f"Step {index + 1} of {count}: output "
+                                                    f"pixel ({step.out_row}, {step.out_col})"))
+    st.latex(L.mac_terms(step, kernel))
 
 
 # --- 2 ------------------------------------------------------------------------------------
