@@ -6,6 +6,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from playground import spec as S
 from playground.ui.learn_page import BUILD_LABEL, LESSONS
 
 TIMEOUT = 180   # the deep-stack experiment trains two networks (seconds; more under load)
@@ -173,6 +174,7 @@ def test_lesson7_trains_models_on_demand(app):
     assert not at.exception, at.exception
     assert any(t.startswith("Trained models") for t in chart_titles(at))
     assert r"same prediction after a 2-pixel shift" in latex(at)
+    assert r"classifier input change after 2 pixels" in latex(at)
 
 
 def test_lesson4_formulas_follow_the_widgets(app):
@@ -209,7 +211,9 @@ def test_going_deeper_experiment_bottleneck_and_stages(app):
     assert "= 70{,}400" not in latex(at)
     # stages: each extra stage halves the resolution again
     table = at.dataframe[0].value
-    assert list(table["shortcut"]).count("identity") == 3
+    assert list(table["shortcut"]).count("identity") == 4      # 3 stages x 2 blocks
+    assert [s.startswith("projection") for s in table["shortcut"]] == [False, False, True,
+                                                                       False, True, False]
     at.slider(key="learn_d_stages").set_value(2).run()
     assert at.dataframe[0].value["output"].iloc[-1] == "32x16x16"
     at.toggle(key="learn_d_bottleneck").set_value(True).run()
@@ -228,7 +232,7 @@ def test_going_deeper_opens_the_stacks_on_the_train_page():
     next(b for b in at.button if b.label.startswith("Train the residual")).click().run()
     spec = at.session_state["spec"]
     assert spec.name == "Residual stack, 3 convs"
-    assert [layer.type for layer in spec.layers].count("residual") == 1
+    assert sum(isinstance(layer, S.Residual) for layer in spec.layers) == 1
     assert spec.training.optimizer == "sgd"
 
 

@@ -362,6 +362,15 @@ def test_trained_model_shift_experiment_is_measured():
         moved = result.network(L.shift_batch(images[test], 2)).argmax(1)
     assert result.accuracy[0] == pytest.approx(float((base == labels[test]).double().mean()))
     assert result.unchanged[2] == pytest.approx(float((moved == base).double().mean()))
+    # the direct measure of invariance: the change of the linear layer's input, per digit
+    with torch.no_grad():
+        before = result.network[:-1](images[test])
+        after = result.network[:-1](L.shift_batch(images[test], 2))
+    change = ((after - before).norm(dim=1) / before.norm(dim=1)).mean()
+    assert result.feature_change[0] == 0
+    assert result.feature_change[2] == pytest.approx(float(change), rel=1e-5)
+    unpooled = L.model_shift_experiment(1, max_shift=3, epochs=1, train_count=1280)
+    assert result.feature_change[2] < unpooled.feature_change[2]   # pooling: smaller change
     assert len(test) == 1000 and len(set(test.tolist())) == 1000
     plain = L.shift_network(1)
     assert isinstance(plain[2], torch.nn.Flatten)         # no pooling layer

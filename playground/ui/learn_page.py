@@ -418,6 +418,17 @@ def lesson_pooling() -> None:
         st.latex(rf"\text{{same prediction after a 2-pixel shift: max pool }}"
                  rf"{pooled_model.unchanged[2]:.1%},\ \text{{no pooling }}"
                  rf"{plain.unchanged[2]:.1%}".replace("%", r"\%"))
+        st.latex(rf"\text{{classifier input change after 2 pixels: max pool }}"
+                 rf"{pooled_model.feature_change[2]:.2f},\ \text{{no pooling }}"
+                 rf"{plain.feature_change[2]:.2f}")
+        st.markdown(
+            "The right panel is the direct measure of invariance: how much the features the "
+            "final linear layer reads change. Pooling shrinks that change "
+            f"({pooled_model.feature_change[2]:.2f} against {plain.feature_change[2]:.2f} "
+            "after 2 pixels), but the predictions gain less, because both linear layers "
+            "still weigh each position separately, and a shift as large as the pooling "
+            "window moves the pooled map by a whole cell. Invariance to larger shifts comes "
+            "from stacking pooling stages or a global average pool (the network below).")
     _open_on_build([{"type": "conv", "out_channels": 8, "kernel_size": 3, "padding": 1},
                     {"type": "relu"}, {"type": "maxpool", "kernel_size": pool},
                     {"type": "conv", "out_channels": 16, "kernel_size": 3, "padding": 1},
