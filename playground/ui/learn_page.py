@@ -412,8 +412,8 @@ def lesson_pooling() -> None:
     if st.session_state.get("learn_p_models") == pool:
         with st.spinner("Training two small models on the CPU..."):
             results = [_trained_shift(pool), _trained_shift(1)]
-        _chart(LF.model_shift_curves(results, title="Trained models: accuracy and unchanged "
-                                                    "predictions vs shift"))
+        _chart(LF.model_shift_curves(results, title="Trained models under shifts: predictions "
+                                                    "and the classifier's input"))
         pooled_model, plain = results
         st.latex(rf"\text{{same prediction after a 2-pixel shift: max pool }}"
                  rf"{pooled_model.unchanged[2]:.1%},\ \text{{no pooling }}"
