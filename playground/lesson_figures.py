@@ -199,19 +199,27 @@ def channel_bars(names: Sequence[str], series: dict[str, np.ndarray], title: str
 
 
 def model_shift_curves(results: Sequence[L.ModelShift], title: str = "") -> go.Figure:
-    """Test accuracy (solid) and unchanged predictions (dotted) against the shift."""
-    figure = go.Figure()
+    """Left: test accuracy (solid) and unchanged predictions (dotted) against the shift.
+    Right: the relative change of the features the final linear layer reads."""
+    figure = make_subplots(rows=1, cols=2, column_widths=[0.58, 0.42], horizontal_spacing=0.1,
+                           subplot_titles=("predictions", "change of the classifier's input"))
     for n, result in enumerate(results):
         name = f"max pool {result.pool}x{result.pool}" if result.pool > 1 else "no pooling"
         colour = SERIES[n % len(SERIES)]
         figure.add_trace(go.Scatter(x=result.shifts, y=result.accuracy, mode="lines+markers",
                                     name=f"{name}: accuracy", marker=dict(size=10),
-                                    line=dict(color=colour, width=3)))
+                                    line=dict(color=colour, width=3)), row=1, col=1)
         figure.add_trace(go.Scatter(x=result.shifts, y=result.unchanged, mode="lines+markers",
                                     name=f"{name}: same prediction", marker=dict(size=8),
-                                    line=dict(color=colour, width=3, dash="dot")))
-    figure.update_xaxes(title_text="shift of the test digits (pixels to the right)", dtick=1)
+                                    line=dict(color=colour, width=3, dash="dot")), row=1, col=1)
+        figure.add_trace(go.Scatter(x=result.shifts, y=result.feature_change,
+                                    mode="lines+markers", name=f"{name}: feature change",
+                                    marker=dict(size=9, symbol="square"),
+                                    line=dict(color=colour, width=3, dash="dash")), row=1, col=2)
+    figure.update_xaxes(title_text="shift of the test digits (pixels right)", dtick=1)
     figure.update_yaxes(title_text="fraction of 1,000 test digits", range=[0, 1.05],
-                        gridcolor="#eee")
+                        gridcolor="#eee", row=1, col=1)
+    figure.update_yaxes(title_text="relative change ‖f(shifted) − f(x)‖ / ‖f(x)‖",
+                        rangemode="tozero", gridcolor="#eee", row=1, col=2)
     figure.update_layout(legend=dict(orientation="h", y=-0.25))
-    return _finish(figure, title, 480)
+    return _finish(figure, title, 520)

@@ -667,6 +667,7 @@ class ModelShift:
     shifts: list[int]
     accuracy: list[float]        # test accuracy on inputs shifted by each amount
     unchanged: list[float]       # fraction of predictions equal to the unshifted ones
+    feature_change: list[float]  # mean relative change of what the classifier reads
     network: nn.Module | None = field(default=None, repr=False)  # the trained model
     test_indices: torch.Tensor | None = field(default=None, repr=False)
 
@@ -676,9 +677,10 @@ def model_shift_experiment(pool: int, max_shift: int = 4, epochs: int = 2,
                            augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor]
                            | None = None) -> ModelShift:
     """Train a small model (with or without max pooling) on real MNIST digits, then
-    measure its test accuracy and how many predictions stay the same as the test digits
-    are shifted right by 0..max_shift pixels. `augment(batch, generator)`, when given,
-    transforms every training batch (drawn from its own seeded generator)."""
+    measure its test accuracy, how many predictions stay the same, and how much the
+    features the classifier reads change (relative L2, per digit, averaged) as the test
+    digits are shifted right by 0..max_shift pixels. `augment(batch, generator)`, when
+    given, transforms every training batch (drawn from its own seeded generator)."""
     images, labels = _mnist_subset()
     if not 0 < train_count <= len(labels) - 1000:
         raise ValueError(f"train_count must be 1..{len(labels) - 1000} (1,000 are for testing)")
@@ -698,12 +700,18 @@ def model_shift_experiment(pool: int, max_shift: int = 4, epochs: int = 2,
             loss.backward()
             optimizer.step()
     network.eval()
-    result = ModelShift(pool, [], [], [], network, test)
+    result = ModelShift(pool, [], [], [], [], network, test)
+    features = network[:-1]      # everything before the final linear layer
     with torch.no_grad():
-        base = network(images[test]).argmax(1)
+        base_features = features(images[test])
+        base = network[-1](base_features).argmax(1)
         for dx in range(max_shift + 1):
-            predicted = network(shift_batch(images[test], dx)).argmax(1)
+            moved = features(shift_batch(images[test], dx))
+            predicted = network[-1](moved).argmax(1)
             result.shifts.append(dx)
             result.accuracy.append(float((predicted == labels[test]).double().mean()))
             result.unchanged.append(float((predicted == base).double().mean()))
+            change = ((moved - base_features).norm(dim=1)
+                      / base_features.norm(dim=1).clamp_min(1e-12))
+            result.feature_change.append(float(change.mean()))
     return result

@@ -6,9 +6,10 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from playground import spec as S
 from playground.ui.learn_page import BUILD_LABEL, LESSONS, PARTS
 
-TIMEOUT = 60
+TIMEOUT = 180   # the deep-stack experiment trains two networks (seconds; more under load)
 
 
 def _page() -> None:
@@ -155,6 +156,9 @@ def test_lesson9_tabs(app):
     assert r"\text{kept} = 1.00" in latex(at)
     at.radio(key="learn_b_stride").set_value(2).run()
     assert "projection" in text(at)
+    # the plain vs residual experiment, shared with the "Going deeper" lesson
+    assert any("plain vs residual" in t for t in chart_titles(at))
+    assert at.select_slider(key="learn_b_depth").value == 15
 
 
 def test_build_button_sets_the_session_spec():
@@ -174,6 +178,7 @@ def test_lesson7_trains_models_on_demand(app):
     assert not at.exception, at.exception
     assert any(t.startswith("Trained models") for t in chart_titles(at))
     assert r"same prediction after a 2-pixel shift" in latex(at)
+    assert r"classifier input change after 2 pixels" in latex(at)
 
 
 def test_lesson4_formulas_follow_the_widgets(app):
@@ -182,3 +187,75 @@ def test_lesson4_formulas_follow_the_widgets(app):
     at.toggle(key="learn_s_bias").set_value(True).run()
     assert r"+ 1 = 10" in latex(at)
     at.toggle(key="learn_s_bias").set_value(False).run()
+
+
+def deeper_lesson(at: AppTest) -> AppTest:
+    number = next(i for i, name in enumerate(LESSONS, 1) if "Going deeper" in name)
+    return open_lesson(at, number)
+
+
+def test_going_deeper_experiment_bottleneck_and_stages(app):
+    at = deeper_lesson(app)
+    assert any("plain vs residual" in t for t in chart_titles(at))
+    metrics = {m.label: m.value for m in at.metric}
+    ratio = float(metrics["first-layer gradient, residual / plain"].rstrip("x"))
+    assert ratio > 1e3                                    # vanishing gradients, measured
+    assert r"\text{residual }" in latex(at)
+    # a shallower pair: the gap closes
+    at.select_slider(key="learn_d_depth").set_value(3).run(timeout=120)
+    assert any(t.startswith("3 conv layers") for t in chart_titles(at))
+    shallow = float({m.label: m.value for m in at.metric}[
+        "first-layer gradient, residual / plain"].rstrip("x"))
+    assert shallow < ratio
+    # bottleneck: numbers from the real block, and they follow the widgets
+    assert "= 70{,}400" in latex(at) and "= 1{,}180{,}672" in latex(at)
+    at.select_slider(key="learn_d_width").set_value(32).run()
+    assert "= 70{,}400" not in latex(at)
+    # stages: each extra stage halves the resolution again
+    table = at.dataframe[0].value
+    assert list(table["shortcut"]).count("identity") == 4      # 3 stages x 2 blocks
+    assert [s.startswith("projection") for s in table["shortcut"]] == [False, False, True,
+                                                                       False, True, False]
+    at.slider(key="learn_d_stages").set_value(2).run()
+    assert at.dataframe[0].value["output"].iloc[-1] == "32x16x16"
+    at.toggle(key="learn_d_bottleneck").set_value(True).run()
+    assert at.dataframe[0].value["shortcut"].iloc[0].startswith("projection")
+    for key, value in (("learn_d_stages", 3), ("learn_d_width", 64)):
+        (at.slider if key.endswith("stages") else at.select_slider)(key=key).set_value(value)
+    at.toggle(key="learn_d_bottleneck").set_value(False)
+    at.select_slider(key="learn_d_depth").set_value(15).run(timeout=120)
+
+
+def test_going_deeper_opens_the_stacks_on_the_train_page():
+    at = AppTest.from_function(_page, default_timeout=180)
+    at.run()
+    deeper_lesson(at)
+    at.select_slider(key="learn_d_depth").set_value(3).run()
+    next(b for b in at.button if b.label.startswith("Train the residual")).click().run()
+    spec = at.session_state["spec"]
+    assert spec.name == "Residual stack, 3 convs"
+    assert sum(isinstance(layer, S.Residual) for layer in spec.layers) == 1
+    assert spec.training.optimizer == "sgd"
+
+
+def test_lesson1_play_button_moves_the_kernel_and_pauses():
+    at = AppTest.from_function(_page, default_timeout=TIMEOUT)
+    at.run()
+    assert any(t.startswith("Step 1 of 25") for t in chart_titles(at))
+    at.button(key="learn_c_play").click().run()
+    assert at.button(key="learn_c_play").label == "Pause"
+    assert any(t.startswith("Step 2 of 25") for t in chart_titles(at))
+    at.run()   # what the fragment's timer does: one more position
+    assert any(t.startswith("Step 3 of 25") for t in chart_titles(at))
+    assert "y_{0,2}" in latex(at)
+    at.button(key="learn_c_play").click().run()
+    assert at.button(key="learn_c_play").label == "Play"
+    at.run()
+    assert any(t.startswith("Step 3 of 25") for t in chart_titles(at))
+    # the slider still steps by hand, and playing stops at the last position
+    at.slider(key="learn_c_step_5x5").set_value(24).run()
+    at.button(key="learn_c_play").click().run()
+    assert any(t.startswith("Step 25 of 25") for t in chart_titles(at))
+    at.run()
+    assert at.button(key="learn_c_play").label == "Play"
+    assert any(t.startswith("Step 25 of 25") for t in chart_titles(at))

@@ -362,6 +362,15 @@ def test_trained_model_shift_experiment_is_measured():
         moved = result.network(L.shift_batch(images[test], 2)).argmax(1)
     assert result.accuracy[0] == pytest.approx(float((base == labels[test]).double().mean()))
     assert result.unchanged[2] == pytest.approx(float((moved == base).double().mean()))
+    # the direct measure of invariance: the change of the linear layer's input, per digit
+    with torch.no_grad():
+        before = result.network[:-1](images[test])
+        after = result.network[:-1](L.shift_batch(images[test], 2))
+    change = ((after - before).norm(dim=1) / before.norm(dim=1)).mean()
+    assert result.feature_change[0] == 0
+    assert result.feature_change[2] == pytest.approx(float(change), rel=1e-5)
+    unpooled = L.model_shift_experiment(1, max_shift=3, epochs=1, train_count=1280)
+    assert result.feature_change[2] < unpooled.feature_change[2]   # pooling: smaller change
     assert len(test) == 1000 and len(set(test.tolist())) == 1000
     plain = L.shift_network(1)
     assert isinstance(plain[2], torch.nn.Flatten)         # no pooling layer
@@ -386,3 +395,87 @@ def test_sci_latex():
     assert L.sci_latex(3.6e-15) == r"3.6\times 10^{-15}"
     assert L.sci_latex(0.0) == "0"
     assert L.sci_latex(2500.0) == r"2.5\times 10^{3}"
+
+
+# --- going deeper (issue 9, lesson 4) ------------------------------------------------------
+
+def test_plain_and_residual_stacks_have_the_same_depth_and_come_from_specs():
+    from playground import lessons_deep as LD
+
+    plain, residual = LD.plain_stack_spec(LD.MAX_BLOCKS), LD.residual_stack_spec(LD.MAX_BLOCKS)
+    assert len(plain.layers) <= S.LIMITS.max_layers
+    for model_spec in (plain, residual):
+        network = M.build_model(model_spec)
+        assert len(LD.conv3x3_layers(network)) == 2 * LD.MAX_BLOCKS + 1
+        assert M.analyze(model_spec).output_shape == (10,)
+
+
+def test_degradation_experiment_measures_vanishing_gradients():
+    """A short run (a few steps on a small subset), but every number computed."""
+    from playground import lessons_deep as LD
+
+    result = LD.degradation_experiment(blocks=LD.MAX_BLOCKS, steps=6, batch_size=16,
+                                       train_count=256, test_count=200)
+    plain, residual = result.plain, result.residual
+    assert len(plain.losses) == len(residual.losses) == 6
+    assert plain.grad_norms.shape == residual.grad_norms.shape == (3, 2 * LD.MAX_BLOCKS + 1)
+    assert plain.norm_steps == [1, 5, 6]
+    # the plain stack's first conv gets a gradient orders of magnitude smaller ...
+    assert plain.first_grad_norms[0] < 1e-3 * residual.first_grad_norms[0]
+    assert result.first_layer_ratio > 1e3
+    # ... and smaller the further it is from the loss; the residual one does not fade
+    assert plain.first_grad_norms[0] < 1e-3 * plain.first_grad_norms[-1]
+    assert residual.first_grad_norms[0] > 0.1 * residual.first_grad_norms[-1]
+    assert 0 <= plain.test_acc <= 1 and 0 <= residual.test_acc <= 1
+    # the first recorded norms are those of the network as built from its spec
+    dataset, _ = LD._digits(256, 200)
+    network = M.build_model(plain.spec, generator=torch.Generator().manual_seed(0))
+    batch = torch.randint(0, 256, (16,), generator=torch.Generator().manual_seed(1))
+    F.cross_entropy(network(dataset.train_x[batch]), dataset.train_y[batch]).backward()
+    first = LD.conv3x3_layers(network)[0].weight.grad.norm()
+    assert plain.first_grad_norms[0] == pytest.approx(float(first), rel=1e-4)
+
+
+def test_degradation_experiment_rejects_too_deep_stacks():
+    from playground import lessons_deep as LD
+
+    with pytest.raises(ValueError, match="blocks must be"):
+        LD.degradation_experiment(blocks=LD.MAX_BLOCKS + 1)
+
+
+def test_bottleneck_parameter_count_from_the_real_block():
+    from playground import lessons_deep as LD
+    from playground.blocks import ResidualBlock
+
+    count = LD.bottleneck_count(256, 64)
+    # two 3x3 convs 256 -> 256 (+ BN) against 1x1 256->64, 3x3 64->64, 1x1 64->256 (+ BN)
+    assert count.basic_params == 2 * 256 * 256 * 9 + 4 * 256 == 1_180_672
+    assert count.bottleneck_params == 256 * 64 + 64 * 64 * 9 + 64 * 256 + 2 * (64 + 64 + 256)
+    assert count.bottleneck_params == 70_400
+    real = ResidualBlock(256, 256, bottleneck_width=64)
+    assert count.bottleneck_params == sum(p.numel() for p in real.parameters())
+    assert count.bottleneck_macs < count.basic_macs / 10
+    basic, bottleneck = LD.bottleneck_latex(count)
+    assert basic.endswith("= 1{,}180{,}672") and bottleneck.endswith("= 70{,}400")
+    other = LD.bottleneck_count(128, 32)
+    assert LD.bottleneck_latex(other)[1].endswith(f"= {other.bottleneck_params:,}"
+                                                  .replace(",", "{,}"))
+
+
+@pytest.mark.parametrize("bottleneck", [False, True])
+def test_resnet_stages_halve_resolution_double_channels_project_first_block(bottleneck):
+    from playground import lessons_deep as LD
+
+    model_spec = LD.resnet_spec(stages=3, blocks_per_stage=2, base_channels=16,
+                                bottleneck=bottleneck)
+    rows = LD.stage_rows(model_spec)
+    assert [r.stage for r in rows] == [1, 1, 2, 2, 3, 3]
+    assert [r.output_shape[1] for r in rows] == [32, 32, 16, 16, 8, 8]
+    channels = [r.output_shape[0] for r in rows]
+    assert channels[2] == 2 * channels[0] and channels[4] == 2 * channels[2]
+    # projection exactly where the shape changes: each stage's first block (stage 1's
+    # first block too when the bottleneck expands 16 -> 64 channels)
+    assert [r.projection for r in rows] == [bottleneck, False, True, False, True, False]
+    assert [r.stride for r in rows] == [1, 1, 2, 1, 2, 1]
+    analysis = M.analyze(model_spec)
+    assert [analysis.layers[r.index].params for r in rows] == [r.params for r in rows]

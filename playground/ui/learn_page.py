@@ -11,9 +11,13 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from .. import diagram
 from .. import inspect_figures as IF
 from .. import lesson_figures as LF
+from .. import lesson_figures_deep as LFD
 from .. import lessons as L
+from .. import lessons_deep as LD
+from .. import model as M
 from .. import spec as S
 from . import learn_part2, session
 
@@ -27,7 +31,10 @@ LESSONS = (
     "7 · Pooling and shifts",
     "8 · Receptive fields",
     "9 · BatchNorm, dropout, residuals",
-    *learn_part2.LESSONS,
+    # Issue 9's order: three lessons of part 2, going deeper, then the other two.
+    *learn_part2.LESSONS[:3],
+    "13 · Going deeper (ResNets)",
+    *learn_part2.LESSONS[3:],
 )
 # Fifteen lessons do not fit one row of a radio: a part choice above it. Part 1 keeps the
 # widget key "learn_lesson" it always had.
@@ -108,14 +115,12 @@ def lesson_convolution() -> None:
             st.error(f"No output: {error}. Add padding or shrink the dilation.")
             st.latex(L.output_size_latex(size, k, stride, padding, dilation))
             return
-        count = len(steps.steps)
         out_h, out_w = steps.output.shape
-        index = st.slider("Step (output pixel)", 1, count, 1,
-                          key=f"learn_c_step_{out_h}x{out_w}") - 1 if count > 1 else 0
-        _chart(LF.conv_step(steps, kernel, index,
-                            title=f"Step {index + 1} of {count}: output pixel "
-                                  f"({steps.steps[index].out_row}, {steps.steps[index].out_col})"))
-        st.latex(L.mac_terms(steps.steps[index], kernel))
+        step_key = f"learn_c_step_{out_h}x{out_w}"  # a new output size starts at step 1
+        st.session_state.setdefault(step_key, 1)
+        playing = _play_button(step_key, len(steps.steps))
+        st.fragment(_conv_player, run_every=PLAY_SECONDS if playing else None)(
+            steps, kernel, step_key)
         st.latex(L.output_size_latex(size, k, stride, padding, dilation))
         kind = L.convolution_kind(size, k, stride, padding, dilation)
         names = {"narrow": "a **narrow** (valid) convolution: no padding, the output shrinks",
@@ -131,6 +136,45 @@ def lesson_convolution() -> None:
                      "padding": padding, "dilation": dilation}, {"type": "relu"}],
                    "Lesson 1: one conv layer", "A single conv layer with the lesson's stride, "
                    "padding and dilation.", "learn_c_build")
+
+
+PLAY_SECONDS = 0.8          # between two kernel positions while playing
+PLAY_KEY = "learn_c_playing"
+
+
+def _toggle_play(step_key: str, count: int) -> None:
+    """Play / pause (a button callback, so the label is right in the same run); playing
+    from the last step starts again at the first."""
+    playing = not st.session_state.get(PLAY_KEY)
+    if playing and st.session_state[step_key] >= count:
+        st.session_state[step_key] = 1
+    st.session_state[PLAY_KEY] = playing
+
+
+def _play_button(step_key: str, count: int) -> bool:
+    playing = bool(st.session_state.get(PLAY_KEY)) and count > 1
+    if count > 1:
+        st.button("Pause" if playing else "Play", key="learn_c_play",
+                  icon=":material/pause:" if playing else ":material/play_arrow:",
+                  on_click=_toggle_play, args=(step_key, count))
+    return playing
+
+
+def _conv_player(steps: L.ConvSteps, kernel: np.ndarray, step_key: str) -> None:
+    """The step slider, the kernel on the input and the sum written out; while playing
+    (a timed rerun of this fragment only) the kernel moves one position per run."""
+    count = len(steps.steps)
+    if st.session_state.get(PLAY_KEY):
+        if st.session_state[step_key] < count:
+            st.session_state[step_key] += 1
+        else:  # the last position: stop the timer with a full rerun
+            st.session_state[PLAY_KEY] = False
+            st.rerun()
+    index = st.slider("Step (output pixel)", 1, count, key=step_key) - 1 if count > 1 else 0
+    step = steps.steps[index]
+    _chart(LF.conv_step(steps, kernel, index, title=f"Step {index + 1} of {count}: output "
+                                                    f"pixel ({step.out_row}, {step.out_col})"))
+    st.latex(L.mac_terms(step, kernel))
 
 
 # --- 2 ------------------------------------------------------------------------------------
@@ -378,12 +422,23 @@ def lesson_pooling() -> None:
     if st.session_state.get("learn_p_models") == pool:
         with st.spinner("Training two small models on the CPU..."):
             results = [_trained_shift(pool), _trained_shift(1)]
-        _chart(LF.model_shift_curves(results, title="Trained models: accuracy and unchanged "
-                                                    "predictions vs shift"))
+        _chart(LF.model_shift_curves(results, title="Trained models under shifts: predictions "
+                                                    "and the classifier's input"))
         pooled_model, plain = results
         st.latex(rf"\text{{same prediction after a 2-pixel shift: max pool }}"
                  rf"{pooled_model.unchanged[2]:.1%},\ \text{{no pooling }}"
                  rf"{plain.unchanged[2]:.1%}".replace("%", r"\%"))
+        st.latex(rf"\text{{classifier input change after 2 pixels: max pool }}"
+                 rf"{pooled_model.feature_change[2]:.2f},\ \text{{no pooling }}"
+                 rf"{plain.feature_change[2]:.2f}")
+        st.markdown(
+            "The right panel is the direct measure of invariance: how much the features the "
+            "final linear layer reads change. Pooling shrinks that change "
+            f"({pooled_model.feature_change[2]:.2f} against {plain.feature_change[2]:.2f} "
+            "after 2 pixels), but the predictions gain less, because both linear layers "
+            "still weigh each position separately, and a shift as large as the pooling "
+            "window moves the pooled map by a whole cell. Invariance to larger shifts comes "
+            "from stacking pooling stages or a global average pool (the network below).")
     _open_on_build([{"type": "conv", "out_channels": 8, "kernel_size": 3, "padding": 1},
                     {"type": "relu"}, {"type": "maxpool", "kernel_size": pool},
                     {"type": "conv", "out_channels": 16, "kernel_size": 3, "padding": 1},
@@ -505,8 +560,9 @@ def lesson_normalisation() -> None:
         st.markdown(f"Shortcut: **{kind}**, {info.shortcut_params:,} parameters; block: "
                     f"{info.params:,} parameters; output {info.out_shape}. With F set to "
                     f"zero: max |block(x) − ReLU(shortcut(x))| = {info.zero_body_error:.1e}.")
-        st.caption("Experiment: train this network and a plain one of the same depth on the "
-                   "Train page and compare the curves.")
+        st.subheader("Why deep plain stacks degrade")
+        _degradation_panel("learn_b")
+        st.caption("Lesson 13 (Going deeper) adds the bottleneck block and ResNet stages.")
     _open_on_build([{"type": "conv", "out_channels": 16, "kernel_size": 3, "padding": 1,
                      "bias": False}, {"type": "batchnorm"}, {"type": "relu"},
                     {"type": "residual", "out_channels": 16},
@@ -516,6 +572,132 @@ def lesson_normalisation() -> None:
                    "and a projection block, dropout before the head.", "learn_b_build")
 
 
+# --- 13 (issue 9, lesson 4): going deeper ---------------------------------------------------
+
+@st.cache_resource(show_spinner=False)
+def _degradation(blocks: int) -> LD.DegradationResult:
+    return LD.degradation_experiment(blocks)
+
+
+def _open_spec(model_spec: S.ModelSpec, label: str, key: str, page: str = "train") -> None:
+    """Load `model_spec` into the session and open the Train (or Build) page."""
+    if st.button(label, key=key, icon="🏋️" if page == "train" else "🧱"):
+        session.set_spec(model_spec)
+        from . import build_page, train_page
+
+        render_page = train_page.render if page == "train" else build_page.render
+        try:
+            st.switch_page(st.Page(render_page, title=page.title(), url_path=page))
+        except st.errors.StreamlitAPIException:  # outside the app's navigation (tests)
+            st.page_link(f"/{page}", label=f"Go to the {page.title()} page")
+
+
+def _degradation_panel(key: str) -> None:
+    """The plain vs residual experiment (shared by lessons 9 and 13)."""
+    blocks = st.select_slider("Depth (3x3 conv layers in each network)",
+                              [2 * b + 1 for b in range(1, LD.MAX_BLOCKS + 1)],
+                              value=2 * LD.MAX_BLOCKS + 1, key=f"{key}_depth")
+    with st.spinner("Training both networks on the CPU (a few seconds)..."):
+        result = _degradation((blocks - 1) // 2)
+    plain, residual = result.plain, result.residual
+    _chart(LFD.degradation_curves(result, title=f"{blocks} conv layers, plain vs residual: "
+                                                f"{result.steps} SGD steps of "
+                                                f"{result.batch_size} digits"))
+    a, b, c = st.columns(3)
+    a.metric("test accuracy, plain", f"{plain.test_acc:.1%}")
+    b.metric("test accuracy, residual", f"{residual.test_acc:.1%}")
+    c.metric("first-layer gradient, residual / plain", f"{result.first_layer_ratio:,.3g}x")
+    st.latex(rf"\frac{{\partial L}}{{\partial x_l}} = \frac{{\partial L}}{{\partial x_L}}"
+             rf"\prod_{{i=l}}^{{L-1}} \frac{{\partial x_{{i+1}}}}{{\partial x_i}}"
+             rf"\quad\text{{vs}}\quad x_{{i+1}} = x_i + F(x_i) \Rightarrow "
+             rf"\frac{{\partial x_{{i+1}}}}{{\partial x_i}} = I + \frac{{\partial F}}"
+             rf"{{\partial x_i}};\quad \lVert\nabla W_1\rVert:\ \text{{plain }} "
+             rf"{L.sci_latex(float(plain.first_grad_norms[0]))},\ \text{{residual }} "
+             rf"{L.sci_latex(float(residual.first_grad_norms[0]))}")
+    st.markdown(
+        "In the plain stack the gradient reaching a layer is a **product** of one factor per "
+        "layer above it. With PyTorch's default initialisation each conv + ReLU shrinks the "
+        "signal, so the product vanishes: the first layers get almost no gradient and the "
+        "loss hardly moves. A residual block adds its input back, so each factor is the "
+        "identity plus something, and the gradient reaches the first layer intact. "
+        f"(Same data for both: {result.dataset}; same batches, same seed; "
+        f"{plain.params:,} vs {residual.params:,} parameters, the residual blocks' "
+        f"BatchNorm being the difference. Trained in {result.seconds:.1f} s.)")
+    left, right = st.columns(2)
+    with left:
+        _open_spec(plain.spec, "Train the plain stack on the Train page", f"{key}_train_plain")
+    with right:
+        _open_spec(residual.spec, "Train the residual stack on the Train page",
+                   f"{key}_train_residual")
+
+
+def lesson_deeper() -> None:
+    st.header("Going deeper: degradation and residual learning")
+    st.markdown("Stacking more layers should never hurt: the extra layers could learn the "
+                "identity. Yet plain deep stacks train **worse** than shallow ones. Residual "
+                "blocks learn a change F(x) on top of the identity: y = ReLU(F(x) + x).")
+    experiment, bottleneck, stages = st.tabs(["Plain vs residual", "Bottleneck block",
+                                              "ResNet stages"])
+    with experiment:
+        _degradation_panel("learn_d")
+    with bottleneck:
+        st.markdown("Deep ResNets (50 layers and more) use a **bottleneck** block: a 1x1 conv "
+                    "reduces the channels, the 3x3 conv works on the few channels, a 1x1 conv "
+                    "expands them back. Numbers from the real blocks the spec builds "
+                    "(`residual` with `bottleneck_width`), BatchNorm included.")
+        a, b = st.columns(2)
+        channels = a.select_slider("channels C", [64, 128, 256, 512], value=256,
+                                   key="learn_d_channels")
+        width = b.select_slider("bottleneck width w", [16, 32, 64, 128],
+                                value=64, key="learn_d_width")
+        count = LD.bottleneck_count(int(channels), int(width))
+        _chart(LFD.bottleneck_bars(count, title=f"{channels} → {width} → {channels} "
+                                                f"vs two 3x3 convs at {channels} channels "
+                                                "(14x14 input)"))
+        for formula in LD.bottleneck_latex(count):
+            st.latex(formula)
+        st.markdown(f"The bottleneck has **{count.basic_params / count.bottleneck_params:.1f}x"
+                    "** fewer parameters, so the same budget buys a much deeper network.")
+        _open_spec(LD.block_spec(int(channels), int(width)),
+                   "Open the bottleneck block on the Build page", "learn_d_build_bottleneck",
+                   page="build")
+    with stages:
+        st.markdown("A ResNet is a **stem**, then **stages**: each stage after the first "
+                    "halves the resolution (stride 2 in its first block) and doubles the "
+                    "channels, so the work per layer stays about the same. The first block of "
+                    "a stage changes the shape, so its shortcut is a 1x1 **projection**; the "
+                    "others are identities.")
+        a, b, c = st.columns(3)
+        count_stages = a.slider("stages", 1, 4, 3, key="learn_d_stages")
+        per_stage = b.slider("blocks per stage", 1, 3, 2, key="learn_d_blocks")
+        use_bottleneck = c.toggle("bottleneck blocks", False, key="learn_d_bottleneck")
+        model_spec = LD.resnet_spec(count_stages, per_stage, bottleneck=use_bottleneck)
+        rows = LD.stage_rows(model_spec)
+        analysis = M.analyze(model_spec)
+        _chart(diagram.network_figure(analysis, height=360))
+        st.dataframe(pd.DataFrame([{
+            "layer": row.index, "stage": row.stage, "block": row.block, "stride": row.stride,
+            "output": "x".join(map(str, row.output_shape)), "parameters": f"{row.params:,}",
+            "shortcut": "projection (1x1 conv + BN)" if row.projection else "identity"}
+            for row in rows]), hide_index=True, width="stretch")
+        last = rows[-1].output_shape
+        st.latex(rf"H_s = \frac{{H}}{{2^{{s-1}}}},\ C_s = 2^{{s-1}} C_1:\quad "
+                 rf"{model_spec.input[1]} \to {last[1]},\ {rows[0].output_shape[0]} \to {last[0]}"
+                 rf"\ \text{{channels}};\ \text{{total }} {L._num(analysis.total_params)}"
+                 r"\ \text{parameters}")
+        _open_spec(model_spec, "Open this ResNet on the Build page", "learn_d_build_resnet",
+                   page="build")
+    _open_on_build([{"type": "conv", "out_channels": 16, "kernel_size": 3, "padding": 1,
+                     "bias": False}, {"type": "batchnorm"}, {"type": "relu"},
+                    {"type": "residual", "out_channels": 16},
+                    {"type": "residual", "out_channels": 32, "stride": 2},
+                    {"type": "residual", "out_channels": 64, "stride": 2,
+                     "bottleneck_width": 16}, {"type": "global_avgpool"}],
+                   "Lesson 13: going deeper", "Three stages; the last uses a bottleneck "
+                   "block.", "learn_d_build")
+
+
 RENDERERS = (lesson_convolution, lesson_correlation, lesson_channels, lesson_sharing,
              lesson_frequency, lesson_activations, lesson_pooling, lesson_receptive,
-             lesson_normalisation, *learn_part2.RENDERERS)
+             lesson_normalisation, *learn_part2.RENDERERS[:3], lesson_deeper,
+             *learn_part2.RENDERERS[3:])

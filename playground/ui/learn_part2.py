@@ -17,8 +17,8 @@ LESSONS = (
     "10 · Signals in 1-D",
     "11 · The backward pass",
     "12 · Transposed & dilated",
-    "13 · Rotation and scale",
-    "14 · Dice: convolution elsewhere",
+    "14 · Rotation and scale",
+    "15 · Dice: convolution elsewhere",
 )
 
 
@@ -357,7 +357,7 @@ def lesson_limits() -> None:
                               title="The augmented model's predictions on the probe"))
     _open_on_build([{"type": "conv", "out_channels": 8, "kernel_size": 5, "padding": 2},
                     {"type": "relu"}, {"type": "maxpool", "kernel_size": P.ROBUST_POOL}],
-                   "Lesson 13: augmentation", "Lesson 7's shift network: train it with and "
+                   "Lesson 14: augmentation", "Lesson 7's shift network: train it with and "
                    "without the Train page's augmentation (random shifts) and compare.",
                    "learn2_r_build")
 
@@ -392,7 +392,7 @@ def lesson_dice() -> None:
                     {"type": "relu"}, {"type": "maxpool", "kernel_size": 2},
                     {"type": "conv", "out_channels": 16, "kernel_size": 3, "padding": 1},
                     {"type": "relu"}, {"type": "maxpool", "kernel_size": 2}],
-                   "Lesson 14: sums of products", "Every conv layer computes the same sum of "
+                   "Lesson 15: sums of products", "Every conv layer computes the same sum of "
                    "products as the dice: a convolution.", "learn2_d_build")
 
 
