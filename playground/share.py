@@ -105,5 +105,7 @@ def file_name(model_spec: S.ModelSpec, suffix: str = FILE_SUFFIX) -> str:
 
 def _validated(model_spec: S.ModelSpec, check_shapes: bool) -> S.ModelSpec:
     if check_shapes:
-        M.analyze(model_spec)  # kernel larger than its input, too many parameters, ...
+        analysis = M.analyze(model_spec)  # kernel larger than its input, too many params...
+        if model_spec.training is not None and model_spec.training.batch_size is not None:
+            M.check_batch_memory(analysis, model_spec.training.batch_size)
     return model_spec

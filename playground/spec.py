@@ -33,6 +33,8 @@ class Limits:
     max_name_chars: int = 200
     max_description_chars: int = 5000
     max_batch_size: int = 2048
+    # Layer outputs of one training batch (float32): what a forward pass keeps for backward.
+    max_activation_bytes: int = 2**30
     max_epochs: int = 200
     max_snapshot_bytes: int = 256 * 2**20
 

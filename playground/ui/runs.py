@@ -26,6 +26,7 @@ from .. import spec as S
 from .. import train as T
 
 MAX_ACTIVE_RUNS = 8          # runs holding a model, whole server: a classroom shares one machine
+MAX_RUNS_PER_SESSION = 1     # active runs per browser session (its tabs share one owner)
 IDLE_PAUSE_SECONDS = 120.0   # unseen this long: pause
 IDLE_STOP_SECONDS = 30 * 60.0  # unseen this long: stop and free the memory
 SWEEP_SECONDS = 1.0          # how often the reaper looks
@@ -104,10 +105,12 @@ class RunRegistry:
     def __init__(self, slots: dict[str, int] | None = None,
                  idle_pause: float = IDLE_PAUSE_SECONDS, idle_stop: float = IDLE_STOP_SECONDS,
                  sweep_seconds: float = SWEEP_SECONDS, max_active: int = MAX_ACTIVE_RUNS,
+                 max_per_session: int = MAX_RUNS_PER_SESSION,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.slots = dict(TRAINING_SLOTS if slots is None else slots)
         self.idle_pause, self.idle_stop = idle_pause, idle_stop
         self.sweep_seconds, self.max_active, self.clock = sweep_seconds, max_active, clock
+        self.max_per_session = max_per_session
         self._runs: dict[str, Run] = {}
         self._queue: list[str] = []                 # run ids waiting for a slot, in order
         self._history: dict[str, list[RunSummary]] = {}
@@ -135,6 +138,11 @@ class RunRegistry:
             if len(holding) >= self.max_active:
                 raise RunLimitError(f"the server already has {len(holding)} active training "
                                     f"runs (limit {self.max_active}); stop one or try later")
+            mine = [r for r in holding if r.owner == run.owner]
+            if len(mine) >= self.max_per_session:
+                raise RunLimitError(f"this session already has {len(mine)} active training "
+                                    f"run(s) (limit {self.max_per_session} per session, "
+                                    "perhaps in another tab); stop it first")
             run.last_seen = self.clock()
             self._runs[run.run_id] = run
             self._owners[run.run_id] = run.owner
