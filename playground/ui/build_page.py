@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import io
 
 import streamlit as st
-import torch
 
-from .. import diagram
+from .. import checkpoint, diagram
 from .. import formulas as F
 from .. import model as M
 from .. import share
@@ -763,9 +761,7 @@ def _share_and_export(valid_spec: S.ModelSpec, analysis: M.Analysis | None,
 
 def _weights_bytes(trainer) -> bytes:
     _, state = trainer.latest_weights()
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return buffer.getvalue()
+    return checkpoint.to_bytes(state)
 
 
 def _app_url() -> str | None:
