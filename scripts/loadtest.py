@@ -15,6 +15,11 @@ Checked: every session's run trained its own spec and settings, its page shows i
 accuracy, its history holds only its own runs (no cross-talk); the thread count returns
 to where it was; peak memory. Measured: the time of every page refresh (p50/p95).
 Prints one JSON object; `--markdown FILE` also writes the figures as a table.
+
+AppTest was made for one test at a time: each run installs a mock Streamlit Runtime as a
+process global and removes it when done, which breaks the other sessions' runs. Here one
+shared runtime stands for the server's (as in `streamlit run`, where every session shares
+one), so that the sessions' page runs really overlap.
 """
 from __future__ import annotations
 
@@ -32,6 +37,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from contextlib import contextmanager  # noqa: E402
+from unittest import mock  # noqa: E402
+
+from streamlit import config as streamlit_config  # noqa: E402
+from streamlit.runtime import Runtime  # noqa: E402
+from streamlit.runtime.caching.storage.dummy_cache_storage import (  # noqa: E402
+    MemoryCacheStorageManager)
+from streamlit.runtime.dataframe_source_manager import DataframeSourceManager  # noqa: E402
+from streamlit.runtime.media_file_manager import MediaFileManager  # noqa: E402
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from playground import data as D  # noqa: E402
@@ -133,6 +148,23 @@ class Sampler:
             self.peak_threads = max(self.peak_threads, threading.active_count() - 1)
 
 
+@contextmanager
+def one_shared_runtime():
+    """Every AppTest run in this process sees one runtime, whatever each run installs."""
+    shared = mock.MagicMock(spec=Runtime)
+    shared.media_file_mgr = MediaFileManager(MemoryMediaFileStorage("/mock/media"))
+    shared.cache_storage_manager = MemoryCacheStorageManager()
+    shared.dataframe_source_mgr = DataframeSourceManager()
+    app_test_option = streamlit_config.get_option("global.appTest")
+    streamlit_config.set_option("global.appTest", True)  # each run restores what it found
+    with mock.patch.object(Runtime, "instance", classmethod(lambda cls: shared)), \
+            mock.patch.object(Runtime, "exists", classmethod(lambda cls: True)):
+        try:
+            yield shared
+        finally:
+            streamlit_config.set_option("global.appTest", app_test_option)
+
+
 def session_lesson(index: int) -> S.ModelSpec:
     """A network and settings only this session has: cross-talk would show."""
     base = load_preset("mnist_fast")
@@ -216,7 +248,8 @@ def load_test(sessions: int = 20, steps: int = 300, refresh: float = 1.0,
     if slots is not None:
         registry.slots["cpu"] = slots
     try:
-        return _load_test(registry, sessions, steps, refresh, settle_seconds)
+        with one_shared_runtime():
+            return _load_test(registry, sessions, steps, refresh, settle_seconds)
     finally:
         runs.dataset, registry.slots["cpu"] = load_dataset, cpu_slots
 
