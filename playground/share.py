@@ -106,6 +106,5 @@ def file_name(model_spec: S.ModelSpec, suffix: str = FILE_SUFFIX) -> str:
 def _validated(model_spec: S.ModelSpec, check_shapes: bool) -> S.ModelSpec:
     if check_shapes:
         analysis = M.analyze(model_spec)  # kernel larger than its input, too many params...
-        if model_spec.training is not None and model_spec.training.batch_size is not None:
-            M.check_batch_memory(analysis, model_spec.training.batch_size)
+        M.check_lesson_batch(model_spec, analysis)
     return model_spec

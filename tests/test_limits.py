@@ -52,7 +52,7 @@ def test_batch_size_cap():
 def test_activation_memory_cap_in_a_lesson_file_and_the_trainer():
     wide = [{"type": "conv", "out_channels": 256, "kernel_size": 3, "padding": 1}]
     model_spec = spec_with(wide, batch_size=512)
-    message = (r"^training.batch_size: a batch of 512 needs 4,096 MB of activations "
+    message = (r"^training.batch_size: a batch of 512 needs 4,097 MB of activations "
                r"\(2,097,162 floats per image x 4 bytes\), over the limit of 1,024 MB; use a "
                r"batch of at most 127 or a smaller network$")
     with pytest.raises(S.SpecError, match=message):
@@ -172,3 +172,20 @@ def test_weights_round_trip_and_must_fit_the_network():
         C.read_state_dict(C.to_bytes([torch.zeros(2)]))
     with pytest.raises(C.CheckpointError, match="over the limit of 100 MB"):
         C.read_state_dict(b"\0" * (C.MAX_CHECKPOINT_BYTES + 1))
+
+
+
+def test_the_build_page_refuses_a_batch_over_the_activation_cap_and_keeps_the_network():
+    from test_build_page import open_page, valid
+
+    wide = load_preset("mnist_fast").replace(input=(3, 64, 64), layers=[
+        S.make_layer("conv", out_channels=64, kernel_size=3, padding=1)])
+    at = open_page({share.PARAM: share.encode(wide)})  # no batch set: checked at training
+    assert valid(at) == wide
+    at.number_input(key="lesson-batch_size").set_value(2048).run()
+    assert not at.exception
+    shown = " ".join(e.value for e in at.error)
+    assert "training.batch_size: a batch of 2048 needs" in shown, shown
+    assert "over the limit of 1,024 MB" in shown
+    assert valid(at) == wide  # the last valid network stays, and so does its share link
+    assert share.decode(at.query_params[share.PARAM]) == wide

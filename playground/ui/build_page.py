@@ -72,7 +72,9 @@ def check(model_spec: S.ModelSpec) -> tuple[M.Analysis | None, S.SpecError | Non
     """(analysis, None, parsed spec) for a valid network, (None, the first problem, None)."""
     try:
         parsed = S.parse_spec(model_spec.to_dict())
-        return M.analyze(parsed), None, parsed
+        analysis = M.analyze(parsed)
+        M.check_lesson_batch(parsed, analysis)  # what a share link of it will be checked for
+        return analysis, None, parsed
     except S.SpecError as error:
         return None, error, None
 
