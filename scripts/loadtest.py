@@ -78,6 +78,7 @@ class SessionResult:
     build_seconds: float = 0.0
     inspect_seconds: float = 0.0
     steps: int = 0
+    refused: int = 0      # Train pressed while the server was at its active-run cap
     test_acc: float | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -94,6 +95,7 @@ class LoadReport:
     refresh_max_ms: float
     build_p50_ms: float
     inspect_p50_ms: float
+    train_refused: int
     rss_start_mb: float
     rss_peak_mb: float
     rss_end_mb: float
@@ -110,6 +112,8 @@ class LoadReport:
                 ("Train page refreshes timed", self.refreshes),
                 ("refresh p50 / p95 / max", f"{self.refresh_p50_ms:.0f} / "
                  f"{self.refresh_p95_ms:.0f} / {self.refresh_max_ms:.0f} ms"),
+                ("Train refused at the server's active-run cap, then retried",
+                 self.train_refused),
                 ("Build page open, p50", f"{self.build_p50_ms:.0f} ms"),
                 ("Inspect page open, p50", f"{self.inspect_p50_ms:.0f} ms"),
                 ("memory (RSS) at start / peak / end",
@@ -196,16 +200,14 @@ def run_session(index: int, refresh: float, result: SessionResult) -> None:
     page = AppTest.from_string(TRAIN_PAGE, default_timeout=TIMEOUT)
     page.session_state["spec"] = built
     timed_run(page)
-    next(b for b in page.button if b.label == "Train").click()
-    timed_run(page)
-    run = runs.registry().get(page.session_state["run_id"])
+    run = press_train(page, index, result)
     while run.trainer.state not in (T.FINISHED, T.STOPPED, T.FAILED):
         time.sleep(refresh)
         result.refresh_seconds.append(timed_run(page))
     result.refresh_seconds.append(timed_run(page))  # the finished page
     trainer = run.trainer
     result.steps, result.test_acc = trainer.step_count, trainer.eval_records[-1].test_acc
-    shown = next(m.value for m in page.metric if m.label == "Test accuracy")
+    shown = next((m.value for m in page.metric if m.label == "Test accuracy"), None)
     checks = {
         "state": trainer.state == T.FINISHED,
         "spec": trainer.spec == lesson,
@@ -224,6 +226,24 @@ def run_session(index: int, refresh: float, result: SessionResult) -> None:
     if not inspect.get("plotly_chart"):
         result.problems.append(f"session {index}: the Inspect page shows no figure")
     runs.registry().remove(run.run_id)  # the tab closes; the registry frees the run
+
+
+def press_train(page: AppTest, index: int, result: SessionResult,
+                patience: float = 900.0) -> runs.Run:
+    """Press Train; while the server is at its cap of active runs, wait and press again,
+    as a student told "try later" does."""
+    deadline = time.monotonic() + patience
+    while True:
+        button = next(b for b in page.button if b.label == "Train")
+        button.click()
+        timed_run(page)
+        if "run_id" in page.session_state:
+            return runs.registry().get(page.session_state["run_id"])
+        errors = " ".join(e.value for e in page.error)
+        if "active training runs" not in errors or time.monotonic() > deadline:
+            raise RuntimeError(f"Train did not start a run: {errors or 'no message'}")
+        result.refused += 1
+        time.sleep(2.0)
 
 
 def percentile(values: list[float], share_: float) -> float:
@@ -292,7 +312,9 @@ def _load_test(registry: runs.RunRegistry, sessions: int, steps: int, refresh: f
         wall_seconds=wall, refreshes=len(refreshes), refresh_p50_ms=percentile(ms, 0.5),
         refresh_p95_ms=percentile(ms, 0.95), refresh_max_ms=max(ms),
         build_p50_ms=statistics.median(r.build_seconds * 1000 for r in results),
-        inspect_p50_ms=statistics.median(r.inspect_seconds * 1000 for r in results),
+        inspect_p50_ms=statistics.median(
+            [r.inspect_seconds * 1000 for r in results if r.inspect_seconds] or [0.0]),
+        train_refused=sum(r.refused for r in results),
         rss_start_mb=rss_start, rss_peak_mb=sampler.peak_rss, rss_end_mb=rss_mb(),
         threads_before=threads_before, threads_during_max=sampler.peak_threads,
         threads_after=threads_after, problems=problems)

@@ -25,14 +25,7 @@ from .. import data as D
 from .. import spec as S
 from .. import train as T
 
-MAX_ACTIVE_RUNS = 8          # runs holding a model, whole server: a classroom shares one machine
-MAX_RUNS_PER_SESSION = 1     # active runs per browser session (its tabs share one owner)
-IDLE_PAUSE_SECONDS = 120.0   # unseen this long: pause
-IDLE_STOP_SECONDS = 30 * 60.0  # unseen this long: stop and free the memory
-SWEEP_SECONDS = 1.0          # how often the reaper looks
-KEEP_RUNS_PER_SESSION = 5    # finished runs kept for "compare runs"
-# Runs allowed to train at the same time, per device type. One CPU run already uses every
-# core; a GPU has room for a few small networks.
+
 def _env_slots(name: str, default: int) -> int:
     """A positive integer from the environment; a bad value keeps the default (the server
     must start whatever an administrator typed)."""
@@ -42,6 +35,15 @@ def _env_slots(name: str, default: int) -> int:
         return default
 
 
+# Runs holding a model, whole server (a classroom shares one machine); queued ones count.
+MAX_ACTIVE_RUNS = _env_slots("PLAYGROUND_MAX_RUNS", 8)
+MAX_RUNS_PER_SESSION = 1     # active runs per browser session (its tabs share one owner)
+IDLE_PAUSE_SECONDS = 120.0   # unseen this long: pause
+IDLE_STOP_SECONDS = 30 * 60.0  # unseen this long: stop and free the memory
+SWEEP_SECONDS = 1.0          # how often the reaper looks
+KEEP_RUNS_PER_SESSION = 5    # finished runs kept for "compare runs"
+# Runs allowed to train at the same time, per device type. One CPU run already uses every
+# core; a GPU has room for a few small networks.
 TRAINING_SLOTS = {"cpu": _env_slots("PLAYGROUND_RUNS_PER_CPU", 1),
                   "cuda": _env_slots("PLAYGROUND_RUNS_PER_GPU", 2),
                   "mps": 1}
