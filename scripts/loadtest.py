@@ -16,10 +16,10 @@ accuracy, its history holds only its own runs (no cross-talk); the thread count 
 to where it was; peak memory. Measured: the time of every page refresh (p50/p95).
 Prints one JSON object; `--markdown FILE` also writes the figures as a table.
 
-AppTest was made for one test at a time: each run installs a mock Streamlit Runtime as a
-process global and removes it when done, which breaks the other sessions' runs. Here one
-shared runtime stands for the server's (as in `streamlit run`, where every session shares
-one), so that the sessions' page runs really overlap.
+AppTest was made for one test at a time: each run installs a mock Streamlit Runtime and a
+config patch as process globals and removes them when done, which breaks the other
+sessions' runs. Here one shared runtime stands for the server's (as in `streamlit run`,
+where every session shares one), so that the sessions' page runs really overlap.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from contextlib import contextmanager  # noqa: E402
+from contextlib import contextmanager, nullcontext  # noqa: E402
 from unittest import mock  # noqa: E402
 
 from streamlit import config as streamlit_config  # noqa: E402
@@ -47,7 +47,7 @@ from streamlit.runtime.caching.storage.dummy_cache_storage import (  # noqa: E40
 from streamlit.runtime.dataframe_source_manager import DataframeSourceManager  # noqa: E402
 from streamlit.runtime.media_file_manager import MediaFileManager  # noqa: E402
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage  # noqa: E402
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest, app_test  # noqa: E402
 
 from playground import data as D  # noqa: E402
 from playground import share  # noqa: E402
@@ -161,8 +161,11 @@ def one_shared_runtime():
     shared.dataframe_source_mgr = DataframeSourceManager()
     app_test_option = streamlit_config.get_option("global.appTest")
     streamlit_config.set_option("global.appTest", True)  # each run restores what it found
+    # Each run also wraps config.get_option for its duration; overlapping runs would stack
+    # those wrappers without end. The one option it sets is set for the whole test instead.
     with mock.patch.object(Runtime, "instance", classmethod(lambda cls: shared)), \
-            mock.patch.object(Runtime, "exists", classmethod(lambda cls: True)):
+            mock.patch.object(Runtime, "exists", classmethod(lambda cls: True)), \
+            mock.patch.object(app_test, "patch_config_options", lambda options: nullcontext()):
         try:
             yield shared
         finally:
