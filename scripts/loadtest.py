@@ -46,6 +46,7 @@ from streamlit.runtime.caching.storage.dummy_cache_storage import (  # noqa: E40
     MemoryCacheStorageManager)
 from streamlit.runtime.dataframe_source_manager import DataframeSourceManager  # noqa: E402
 from streamlit.runtime.media_file_manager import MediaFileManager  # noqa: E402
+from streamlit.runtime.scriptrunner.script_cache import ScriptCache  # noqa: E402
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage  # noqa: E402
 from streamlit.testing.v1 import AppTest, app_test  # noqa: E402
 
@@ -163,9 +164,21 @@ def one_shared_runtime():
     streamlit_config.set_option("global.appTest", True)  # each run restores what it found
     # Each run also wraps config.get_option for its duration; overlapping runs would stack
     # those wrappers without end. The one option it sets is set for the whole test instead.
+    # A server also compiles each page once, in one shared cache: compiling the same page in
+    # many threads at once trips CPython 3.11's "AST constructor recursion depth mismatch".
+    scripts = ScriptCache()
+    compile_once = threading.Lock()
+    get_bytecode = ScriptCache.get_bytecode
+
+    def locked_get_bytecode(cache, path):
+        with compile_once:
+            return get_bytecode(cache, path)
+
     with mock.patch.object(Runtime, "instance", classmethod(lambda cls: shared)), \
             mock.patch.object(Runtime, "exists", classmethod(lambda cls: True)), \
-            mock.patch.object(app_test, "patch_config_options", lambda options: nullcontext()):
+            mock.patch.object(app_test, "patch_config_options", lambda options: nullcontext()), \
+            mock.patch.object(app_test, "ScriptCache", lambda: scripts), \
+            mock.patch.object(ScriptCache, "get_bytecode", locked_get_bytecode):
         try:
             yield shared
         finally:
