@@ -252,6 +252,27 @@ def analyze(model_spec: S.ModelSpec, limits: S.Limits = S.LIMITS) -> Analysis:
     return Analysis(tuple(model_spec.input), infos)
 
 
+def check_batch_memory(analysis: Analysis, batch_size: int,
+                       limits: S.Limits = S.LIMITS) -> int:
+    """Bytes of layer outputs one training batch keeps; SpecError when over the limit."""
+    per_image = analysis.activation_floats * 4
+    needed = per_image * batch_size
+    if needed > limits.max_activation_bytes:
+        largest = max(1, limits.max_activation_bytes // max(per_image, 1))
+        raise S.SpecError(
+            f"a batch of {batch_size} needs {math.ceil(needed / 2**20):,} MB of activations "
+            f"({analysis.activation_floats:,} floats per image x 4 bytes), over the limit of "
+            f"{limits.max_activation_bytes // 2**20:,} MB; use a batch of at most {largest} "
+            "or a smaller network", where="training.batch_size")
+    return needed
+
+
+def check_lesson_batch(model_spec: S.ModelSpec, analysis: Analysis) -> None:
+    """The activation cap for the batch size a lesson sets (none set: checked at training)."""
+    if model_spec.training is not None and model_spec.training.batch_size is not None:
+        check_batch_memory(analysis, model_spec.training.batch_size)
+
+
 # --- building and initialising -----------------------------------------------------------
 
 class Network(nn.Sequential):

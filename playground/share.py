@@ -105,5 +105,6 @@ def file_name(model_spec: S.ModelSpec, suffix: str = FILE_SUFFIX) -> str:
 
 def _validated(model_spec: S.ModelSpec, check_shapes: bool) -> S.ModelSpec:
     if check_shapes:
-        M.analyze(model_spec)  # kernel larger than its input, too many parameters, ...
+        analysis = M.analyze(model_spec)  # kernel larger than its input, too many params...
+        M.check_lesson_batch(model_spec, analysis)
     return model_spec

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,6 +34,8 @@ class Limits:
     max_name_chars: int = 200
     max_description_chars: int = 5000
     max_batch_size: int = 2048
+    # Layer outputs of one training batch (float32): what a forward pass keeps for backward.
+    max_activation_bytes: int = 2**30
     max_epochs: int = 200
     max_snapshot_bytes: int = 256 * 2**20
 
@@ -288,6 +291,9 @@ def spec_from_json(text: str) -> ModelSpec:
                         f"column {error.colno})", where="file") from None
     except RecursionError:
         raise SpecError("not valid JSON (nested too deeply)", where="file") from None
+    except ValueError:  # Python refuses to convert integers of over 4,300 digits
+        raise SpecError(f"not valid JSON (a number has more than "
+                        f"{sys.get_int_max_str_digits():,} digits)", where="file") from None
     return parse_spec(data)
 
 
@@ -433,7 +439,8 @@ def parse_training(data: Any) -> TrainingSpec:
 def _check_dataset_name(value: Any, raise_at) -> str:
     if not isinstance(value, str) or not (
             value in ("mnist", "fashion-mnist", "cifar10")
-            or (value.startswith("folder:") and len(value) > len("folder:"))):
+            or (value.startswith("folder:") and len("folder:") < len(value) <= 4096
+                and _encodable(value) and "\0" not in value)):
         raise_at("dataset", "dataset must be mnist, fashion-mnist, cifar10 or folder:PATH, "
                             f"got {_describe(value)}")
     return value
@@ -469,7 +476,19 @@ def _check_bool(value: Any, name: str, raise_at) -> bool:
 def _check_string_list(value: Any, name: str, raise_at) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise_at(name, f"{name} must be a list of strings, got {_describe(value)}")
+    if len(value) > 100 or any(len(v) > 200 or not _encodable(v) for v in value):
+        raise_at(name, f"{name} must be at most 100 panel names of up to 200 plain "
+                       "characters each")
     return list(value)
+
+
+def _encodable(text: str) -> bool:
+    """False for text with lone surrogates (JSON's "\\ud800"): it cannot be written as UTF-8."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _check_text(data: dict, name: str, limit: int, required: bool) -> str:
@@ -483,6 +502,9 @@ def _check_text(data: dict, name: str, limit: int, required: bool) -> str:
                         where=name)
     if len(value) > limit:
         raise SpecError(f"{name} has {len(value):,} characters, over the limit of {limit:,}",
+                        where=name)
+    if not _encodable(value):
+        raise SpecError(f"{name} holds an invalid character (half of a UTF-16 pair)",
                         where=name)
     return value
 
@@ -539,6 +561,8 @@ def parse_spec(data: Any, limits: Limits = LIMITS) -> ModelSpec:
                         where="layers")
     layers = [parse_layer(item, index, limits) for index, item in enumerate(raw_layers)]
     training = data.get("training")
+    training = None if training is None else parse_training(training)
+    if training == TrainingSpec():  # an empty section sets nothing (and is never saved)
+        training = None
     return ModelSpec(name=name, description=description, input=input_shape,
-                     num_classes=num_classes, layers=layers,
-                     training=None if training is None else parse_training(training))
+                     num_classes=num_classes, layers=layers, training=training)

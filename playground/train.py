@@ -137,6 +137,7 @@ class Trainer:
         self.device = pick_device(self.options.device)
         self.analysis = M.analyze(model_spec)
         check_fits(model_spec, dataset.input_shape, dataset.num_classes, dataset.name)
+        M.check_batch_memory(self.analysis, config.batch_size)
         self.dataset_name = dataset.name
         self.data = dataset.to(self.device)
         self.train_size = len(self.data.train_y)
@@ -379,10 +380,29 @@ class Trainer:
                         self._set_state(FINISHED, "target reached" if reached else
                                         "finished" if done else "time limit reached")
         except Exception as error:  # the run fails; the session and other runs go on
+            message = failure_message(error, self.device, self.config.batch_size,
+                                      self.step_count)
             with self._lock:
-                self._set_state(FAILED, f"training failed: {type(error).__name__}: {error}")
+                self._pending_steps = 0
+                self._set_state(FAILED, message)
         finally:
+            # Here the error and its traceback (which holds the failed step's batch and
+            # activations) are already gone, so the memory they held can really be freed.
+            if self._state == FAILED:
+                self._release_after_failure()
             self._take_snapshot()
+
+    def _release_after_failure(self) -> None:
+        """Free what only training needs (gradients, optimizer state, device sums): after an
+        out-of-memory error the device must have room again for other runs. The weights,
+        records and snapshots stay for inspection and comparison; reset() rebuilds the rest."""
+        with self._model_lock:
+            self.network.zero_grad(set_to_none=True)
+            self.optimizer.state.clear()
+            self._progress, self._epoch_progress = _Progress(), _Progress()
+            self._order = torch.empty(0, dtype=torch.long)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     def _over_time(self) -> bool:
         limit = self.options.max_seconds
@@ -553,6 +573,28 @@ class Trainer:
                     kept = kept[1:]
                 self._snapshots = kept
                 self._snapshot_every *= 2
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """CUDA's own error, the host allocator's RuntimeError, or Python's MemoryError."""
+    if isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text)
+
+
+def failure_message(error: BaseException, device: torch.device, batch_size: int,
+                    step: int) -> str:
+    """One line for the page: why the run failed and, when there is one, what to change."""
+    if is_out_of_memory(error):
+        smaller = max(1, batch_size // 2)
+        return (f"training failed: out of memory on {device} at step {step} with batch "
+                f"size {batch_size}; try a smaller batch (e.g. {smaller}) or a smaller "
+                "network, then reset")
+    detail = str(error).splitlines()[0][:200] if str(error) else ""
+    return f"training failed at step {step}: {type(error).__name__}" + (
+        f": {detail}" if detail else "")
 
 
 def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -2,6 +2,7 @@
 projector-sized screenshots (1280x720) of LeNet-5 and the small ResNet under out/."""
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -97,4 +98,26 @@ def test_projector_screenshots(server, browser, preset):
     page.wait_for_timeout(300)
     page.screenshot(path=str(ARTIFACTS / f"build_{preset}_table.png"))
     assert page.locator("tr.fx .fx-params .pg-fx").first.is_visible()
+    page.close()
+
+
+def test_uploading_a_bad_lesson_file_says_what_is_wrong_and_keeps_the_network(server, browser):
+    page = _open(browser, f"{server}/build")
+    before = _layer_row(page, 0)
+    bad = {"version": 1, "name": "bad", "input": [1, 28, 28], "num_classes": 10,
+           "layers": [{"type": "conv", "out_channels": 8, "kernel_size": 99}]}
+    uploader = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
+    uploader.set_input_files({"name": "broken.lesson.json", "mimeType": "application/json",
+                              "buffer": json.dumps(bad).encode()})
+    message = page.get_by_text("was not opened")
+    expect(message.first).to_be_visible(timeout=WAIT_MS)
+    assert "broken.lesson.json" in message.first.inner_text()
+    expect(page.get_by_text("layer 0 (conv): kernel_size 99 is over the limit of 11").first
+           ).to_be_visible(timeout=WAIT_MS)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "build_bad_upload.png"))
+    assert _layer_row(page, 0) == before  # the network on screen is unchanged
+    uploader.set_input_files({"name": "notes.json", "mimeType": "application/json",
+                              "buffer": b"\xff\xfe not text"})
+    expect(page.get_by_text("the file is not text").first).to_be_visible(timeout=WAIT_MS)
     page.close()

@@ -216,6 +216,8 @@ def test_stride_three_collapse_and_too_many_parameters_are_explained(app):
 def test_a_head_that_is_too_big_is_explained(app):
     next(b for b in app.button if b.key == "delete-5").click().run()
     next(b for b in app.button if b.key == "delete-2").click().run()
+    # At the preset's batch of 128, 256x256 maps would need over 1 GB of activations.
+    app.number_input(key="lesson-batch_size").set_value(16).run()
     app.number_input(key="net-H").set_value(256).run()
     app.number_input(key="net-W").set_value(256).run()
     assert not app.error

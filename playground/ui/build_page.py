@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import io
 
 import streamlit as st
-import torch
 
-from .. import diagram
+from .. import checkpoint, diagram
 from .. import formulas as F
 from .. import model as M
 from .. import share
@@ -74,7 +72,9 @@ def check(model_spec: S.ModelSpec) -> tuple[M.Analysis | None, S.SpecError | Non
     """(analysis, None, parsed spec) for a valid network, (None, the first problem, None)."""
     try:
         parsed = S.parse_spec(model_spec.to_dict())
-        return M.analyze(parsed), None, parsed
+        analysis = M.analyze(parsed)
+        M.check_lesson_batch(parsed, analysis)  # what a share link of it will be checked for
+        return analysis, None, parsed
     except S.SpecError as error:
         return None, error, None
 
@@ -763,9 +763,7 @@ def _share_and_export(valid_spec: S.ModelSpec, analysis: M.Analysis | None,
 
 def _weights_bytes(trainer) -> bytes:
     _, state = trainer.latest_weights()
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return buffer.getvalue()
+    return checkpoint.to_bytes(state)
 
 
 def _app_url() -> str | None:

@@ -25,13 +25,7 @@ from .. import data as D
 from .. import spec as S
 from .. import train as T
 
-MAX_ACTIVE_RUNS = 8          # runs holding a model, whole server: a classroom shares one machine
-IDLE_PAUSE_SECONDS = 120.0   # unseen this long: pause
-IDLE_STOP_SECONDS = 30 * 60.0  # unseen this long: stop and free the memory
-SWEEP_SECONDS = 1.0          # how often the reaper looks
-KEEP_RUNS_PER_SESSION = 5    # finished runs kept for "compare runs"
-# Runs allowed to train at the same time, per device type. One CPU run already uses every
-# core; a GPU has room for a few small networks.
+
 def _env_slots(name: str, default: int) -> int:
     """A positive integer from the environment; a bad value keeps the default (the server
     must start whatever an administrator typed)."""
@@ -41,6 +35,15 @@ def _env_slots(name: str, default: int) -> int:
         return default
 
 
+# Runs holding a model, whole server (a classroom shares one machine); queued ones count.
+MAX_ACTIVE_RUNS = _env_slots("PLAYGROUND_MAX_RUNS", 8)
+MAX_RUNS_PER_SESSION = 1     # active runs per browser session (its tabs share one owner)
+IDLE_PAUSE_SECONDS = 120.0   # unseen this long: pause
+IDLE_STOP_SECONDS = 30 * 60.0  # unseen this long: stop and free the memory
+SWEEP_SECONDS = 1.0          # how often the reaper looks
+KEEP_RUNS_PER_SESSION = 5    # finished runs kept for "compare runs"
+# Runs allowed to train at the same time, per device type. One CPU run already uses every
+# core; a GPU has room for a few small networks.
 TRAINING_SLOTS = {"cpu": _env_slots("PLAYGROUND_RUNS_PER_CPU", 1),
                   "cuda": _env_slots("PLAYGROUND_RUNS_PER_GPU", 2),
                   "mps": 1}
@@ -104,10 +107,12 @@ class RunRegistry:
     def __init__(self, slots: dict[str, int] | None = None,
                  idle_pause: float = IDLE_PAUSE_SECONDS, idle_stop: float = IDLE_STOP_SECONDS,
                  sweep_seconds: float = SWEEP_SECONDS, max_active: int = MAX_ACTIVE_RUNS,
+                 max_per_session: int = MAX_RUNS_PER_SESSION,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.slots = dict(TRAINING_SLOTS if slots is None else slots)
         self.idle_pause, self.idle_stop = idle_pause, idle_stop
         self.sweep_seconds, self.max_active, self.clock = sweep_seconds, max_active, clock
+        self.max_per_session = max_per_session
         self._runs: dict[str, Run] = {}
         self._queue: list[str] = []                 # run ids waiting for a slot, in order
         self._history: dict[str, list[RunSummary]] = {}
@@ -135,6 +140,11 @@ class RunRegistry:
             if len(holding) >= self.max_active:
                 raise RunLimitError(f"the server already has {len(holding)} active training "
                                     f"runs (limit {self.max_active}); stop one or try later")
+            mine = [r for r in holding if r.owner == run.owner]
+            if len(mine) >= self.max_per_session:
+                raise RunLimitError(f"this session already has {len(mine)} active training "
+                                    f"run(s) (limit {self.max_per_session} per session, "
+                                    "perhaps in another tab); stop it first")
             run.last_seen = self.clock()
             self._runs[run.run_id] = run
             self._owners[run.run_id] = run.owner
