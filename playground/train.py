@@ -135,6 +135,8 @@ class Trainer:
         self.config = copy.deepcopy(config)
         self.options = options or TrainerOptions()
         self.device = pick_device(self.options.device)
+        # Intra-op threads for the training thread, as the creating thread has them (see _run).
+        self.threads = torch.get_num_threads()
         self.analysis = M.analyze(model_spec)
         check_fits(model_spec, dataset.input_shape, dataset.num_classes, dataset.name)
         M.check_batch_memory(self.analysis, config.batch_size)
@@ -362,6 +364,9 @@ class Trainer:
             return True
 
     def _run(self) -> None:
+        # A new thread takes the intra-op thread count set last by any thread (a UI
+        # thread may have asked for fewer); pin the count this run was made with.
+        torch.set_num_threads(self.threads)
         try:
             while self.step_count < self.total_steps and self._next_command():
                 self._in_step = True

@@ -82,7 +82,8 @@ def test_canonical_loop_and_markdown(setup, tmp_path):
     assert ratios["c/b"] == pytest.approx(0.5) and ratios["d/c"] == pytest.approx(0.9)
     text = B.to_markdown(report, "python -m playground bench --steps 6")
     assert "| loop | steps | images/s | notes |" in text
-    assert "| c/b | 0.50x |" in text and "| d/c | 0.90x |" in text
+    assert "| c/b | 0.50x | - | >= 0.95x: MISSED |" in text
+    assert "| d/c | 0.90x | - | >= 0.9x: met |" in text
     assert "`python -m playground bench --steps 6`" in text and "| CPU |" in text
 
 
