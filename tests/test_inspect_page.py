@@ -46,7 +46,9 @@ def paused_run(preset: str, shape, steps: int = 3):
     while trainer.step_count < steps or trainer.state != T.PAUSED:
         assert time.monotonic() < deadline, "trainer did not step"
         time.sleep(0.05)
-    run = runs.Run(run_id=secrets.token_urlsafe(8), trainer=trainer)
+    # Each fixture's run belongs to its own session: one session may hold one active run.
+    run = runs.Run(run_id=secrets.token_urlsafe(8), trainer=trainer,
+                   owner=secrets.token_urlsafe(8))
     runs.registry().add(run)
     return run
 
@@ -61,6 +63,7 @@ def lenet_run():
 def page_for(run) -> AppTest:
     at = AppTest.from_function(_page, default_timeout=TIMEOUT)
     at.session_state["run_id"] = run.run_id
+    at.session_state["run_owner"] = run.owner
     at.run()
     assert not at.exception, at.exception
     return at
