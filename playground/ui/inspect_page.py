@@ -285,13 +285,13 @@ def _live(run_id: str, trainer: T.Trainer, probe: Probe) -> None:
     left, right = st.columns([2, 3])
     with left:
         st.plotly_chart(IF.probe_image(probe.image, probe.caption, height=300),
-                        use_container_width=True, key="insp_probe_image",
+                        width="stretch", key="insp_probe_image",
                         config={"displayModeBar": False})
     with right:
         title = f"Prediction: {classes[predicted]} ({probs[predicted]:.0%}){verdict}"
         st.plotly_chart(IF.probabilities(probs, classes, probe.true_class, title=title,
                                          height=300),
-                        use_container_width=True, key="insp_probs_chart",
+                        width="stretch", key="insp_probs_chart",
                         config={"displayModeBar": False})
     shown = session.visible_panels(PANELS)
     if not shown:
@@ -363,14 +363,14 @@ def _kernels_panel(trainer: T.Trainer, view: View, infos: list) -> None:
     title = (f"{_capital(unit.label)} kernels at step {view.step:,}: out {first}–"
              f"{first + len(chunk) - 1} of {out_channels}")
     st.plotly_chart(IF.kernel_grid(chunk, "layer" if scale == "per layer" else "kernel",
-                                   first, title), use_container_width=True,
+                                   first, title), width="stretch",
                     key="insp_kernels")
     if in_channels > shown_in:
         st.caption(f"Columns are input channels 0–{shown_in - 1} of {in_channels}.")
     if in_channels == 3 and unit.name == units[0].name and trainer.spec.input[0] == 3:
         st.plotly_chart(IF.rgb_kernel_images(chunk, first, "The same kernels as colour "
                                                            "images (grey = 0)"),
-                        use_container_width=True, key="insp_rgb_kernels")
+                        width="stretch", key="insp_rgb_kernels")
     _evolution(trainer, unit, weights.shape)
 
 
@@ -390,7 +390,7 @@ def _evolution(trainer: T.Trainer, unit: I.ConvUnit, shape) -> None:
     frames = [(s.step, s.state[unit.weight_key][out, inn].numpy()) for s in snapshots]
     st.plotly_chart(IF.kernel_evolution(frames, f"Kernel out {out}, in {inn} from "
                                                 "initialisation"),
-                    use_container_width=True, key="insp_evolution")
+                    width="stretch", key="insp_evolution")
 
 
 # --- feature maps -------------------------------------------------------------------------
@@ -455,7 +455,7 @@ def _feature_panel(trainer: T.Trainer, view: View, probe: Probe,
     label = "" if which == "output" else f" ({which})"
     st.plotly_chart(IF.feature_grid(maps, f"{name} feature maps{label}, {maps.shape[0]} "
                                           "channels", selected=channel),
-                    use_container_width=True, key="insp_fm_grid")
+                    width="stretch", key="insp_fm_grid")
     _receptive_field(trainer, probe, info, unit, maps[channel], channel)
 
 
@@ -477,7 +477,7 @@ def _receptive_field(trainer: T.Trainer, probe: Probe, info, unit: I.ConvUnit | 
         event = st.plotly_chart(
             IF.clickable_map(channel_map, f"Channel {channel}: click a pixel",
                              selected=stored[1:]),
-            use_container_width=True, key="insp_rf_click", on_select="rerun",
+            width="stretch", key="insp_rf_click", on_select="rerun",
             selection_mode="points")
     points = (event or {}).get("selection", {}).get("points", []) if event else []
     if points:
@@ -498,7 +498,7 @@ def _receptive_field(trainer: T.Trainer, probe: Probe, info, unit: I.ConvUnit | 
              f"input pixels" + (f", {padded} of them padding" if padded else ""))
     with right:
         st.plotly_chart(IF.receptive_field_on_input(probe.image, window, title),
-                        use_container_width=True, key="insp_rf_input",
+                        width="stretch", key="insp_rf_input",
                         config={"displayModeBar": False})
     st.caption(f"Rows {top}…{bottom}, columns {left_col}…{right_col} of the input "
                f"(negative or past the edge = zero padding, dashed).")
@@ -533,7 +533,7 @@ def _pooling_panel(probe: Probe, acts: list[I.LayerActivation], infos: list) -> 
     st.plotly_chart(IF.pooling(features[channel], result.max_output[0], result.avg_output[0],
                                result.argmax_rows[0], result.argmax_cols[0],
                                layer.kernel_size, stride, layer.padding, mode, title),
-                    use_container_width=True, key="insp_pool")
+                    width="stretch", key="insp_pool")
     if mode == "max":
         st.caption("Orange circles: the winning (largest) value in each window; only it "
                    "passes on, and only it gets a gradient.")
@@ -565,16 +565,16 @@ def _frequency_panel(view: View, probe: Probe, acts: list[I.LayerActivation],
     kernel = weights[out, inn]
     st.plotly_chart(IF.frequency_response(kernel, db, title=f"{_capital(unit.label)} kernel "
                                                             f"out {out}, in {inn}"),
-                    use_container_width=True, key="insp_freq")
+                    width="stretch", key="insp_freq")
     st.caption("Angle: the direction (counter-clockwise from →) in which the kernel "
                "responds to change, perpendicular to the edges it finds: Sobel x is 0°.")
     features = _conv_activation(view, probe, unit).input
     st.plotly_chart(IF.convolution_theorem(features[inn], kernel, db,
                                            title="Convolution theorem on this conv's input "
                                                  f"(channel {inn})"),
-                    use_container_width=True, key="insp_theorem")
+                    width="stretch", key="insp_theorem")
     with st.expander("What low-pass and high-pass look like", expanded=False):
-        st.plotly_chart(_reference_figure(db), use_container_width=True, key="insp_refs")
+        st.plotly_chart(_reference_figure(db), width="stretch", key="insp_refs")
 
 
 # --- Grad-CAM -----------------------------------------------------------------------------
@@ -591,6 +591,6 @@ def _grad_cam_panel(trainer: T.Trainer, view: View, probe: Probe, infos: list) -
     cam, used = I.grad_cam(view.network, probe.tensor, index, choice)
     st.plotly_chart(IF.grad_cam_overlay(probe.image, cam,
                                         f"Grad-CAM of layer {index} for “{classes[used]}”"),
-                    use_container_width=True, key="insp_cam")
+                    width="stretch", key="insp_cam")
     st.caption("Bright: where the last feature maps most raise this class's score "
                "(gradient-weighted channels, ReLU, upsampled).")
