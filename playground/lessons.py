@@ -316,7 +316,7 @@ def connection_counts(height: int, width: int, in_channels: int, out_channels: i
         sum(p.numel() for p in dense.parameters()), inputs * outputs, kernel_size)
 
 
-def _num(value: int) -> str:
+def latex_int(value: int) -> str:
     """An integer for LaTeX with thousands separators ({,} keeps KaTeX from spacing)."""
     return f"{value:,}".replace(",", "{,}")
 
@@ -335,11 +335,11 @@ def connection_latex(counts: ConnectionCounts, bias: bool) -> tuple[str, str]:
     dense = (r"\text{fully connected: } (C H W)\times(C' H' W')"
              + (r" + C' H' W'" if bias else "")
              + rf" = ({c}\cdot{h}\cdot{w})\times({o}\cdot{oh}\cdot{ow})"
-             + (f" + {_num(o * oh * ow)}" if bias else "") + f" = {_num(counts.dense_params)}")
+             + (f" + {latex_int(o * oh * ow)}" if bias else "") + f" = {latex_int(counts.dense_params)}")
     k = counts.kernel_size
     conv = (r"\text{conv: } C' C K^2" + (r" + C'" if bias else "")
             + rf" = {o}\cdot{c}\cdot{k}^2" + (f" + {o}" if bias else "")
-            + f" = {_num(counts.conv_params)}")
+            + f" = {latex_int(counts.conv_params)}")
     return dense, conv
 
 

@@ -6,6 +6,7 @@ seeded training run on real MNIST digits (the embedded subset when MNIST is not 
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from torch import nn
 from . import data as D
 from . import model as M
 from . import spec as S
+from .lessons import latex_int
 
 INPUT = [1, 28, 28]
 STEM_LAYERS = 3        # conv (stride 2) + ReLU + max pool: 28x28 -> 7x7 keeps it fast
@@ -99,10 +101,8 @@ class DegradationResult:
 @functools.lru_cache(maxsize=2)
 def _digits(train_count: int, test_count: int) -> tuple[D.Dataset, str]:
     dataset = D.load_dataset("mnist", download=False, limit_train=train_count)
-    dataset = D.Dataset(dataset.name, dataset.train_x, dataset.train_y,
-                        dataset.test_x[:test_count], dataset.test_y[:test_count],
-                        dataset.classes, dataset.mean, dataset.std, dataset.source,
-                        dataset.is_subset)
+    dataset = dataclasses.replace(dataset, test_x=dataset.test_x[:test_count],
+                                  test_y=dataset.test_y[:test_count])
     label = ("the embedded 5,000-digit MNIST subset" if dataset.is_subset else "MNIST")
     return dataset, f"{train_count:,} {label} training digits, {test_count:,} test digits"
 
@@ -111,7 +111,9 @@ def train_briefly(model_spec: S.ModelSpec, dataset: D.Dataset, steps: int, batch
                   seed: int = 0, record_every: int = 1) -> DepthRun:
     """SGD with momentum (the spec's lr) on random batches, seeded; every `record_every`
     steps the weight-gradient norm of every 3x3 conv is kept."""
-    network = M.build_model(model_spec, generator=torch.Generator().manual_seed(seed)).train()
+    analysis = M.analyze(model_spec)
+    network = M.build_model(model_spec, generator=torch.Generator().manual_seed(seed),
+                            analysis=analysis).train()
     config = S.resolve_training(model_spec.training)
     optimizer = torch.optim.SGD(network.parameters(), lr=config.lr, momentum=config.momentum)
     batches = torch.Generator().manual_seed(seed + 1)
@@ -131,7 +133,7 @@ def train_briefly(model_spec: S.ModelSpec, dataset: D.Dataset, steps: int, batch
     with torch.no_grad():
         accuracy = float((network(dataset.test_x).argmax(1) == dataset.test_y).double().mean())
     return DepthRun(model_spec, losses, norm_steps, np.array(norms), accuracy,
-                    M.analyze(model_spec).total_params)
+                    analysis.total_params)
 
 
 def degradation_experiment(blocks: int = 7, steps: int = 120, batch_size: int = 32,
@@ -146,7 +148,7 @@ def degradation_experiment(blocks: int = 7, steps: int = 120, batch_size: int = 
     dataset, label = _digits(train_count, test_count)
     # These tensors are tiny (8 channels, 7x7): sharing each op between threads costs more
     # than it saves, and on a busy 2-core machine it was 10-100x slower (3 s on one thread
-    # against 20-300 s on two). The setting is this thread's and is restored afterwards.
+    # against 20-300 s on two). It is restored afterwards; trainer threads pin their own.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -187,19 +189,15 @@ def bottleneck_count(channels: int = 256, width: int = 64, size: int = 14) -> Bo
                            bottleneck.macs)
 
 
-def _num(value: int) -> str:
-    return f"{value:,}".replace(",", "{,}")
-
-
 def bottleneck_latex(count: BottleneckCount) -> tuple[str, str]:
     """(two 3x3 convs, bottleneck) parameter formulas with the block's numbers; BN adds
     2 per channel of each conv (gamma and beta)."""
     c, w = count.channels, count.width
     basic = (rf"\text{{two 3x3: }} 2\,(C \cdot C \cdot 3^2) + 2\cdot 2C = 2\,({c}\cdot{c}"
-             rf"\cdot 9) + 4\cdot{c} = {_num(count.basic_params)}")
+             rf"\cdot 9) + 4\cdot{c} = {latex_int(count.basic_params)}")
     bottleneck = (rf"\text{{bottleneck: }} C w + w\cdot w\cdot 3^2 + w C + 2(w + w + C) = "
                   rf"{c}\cdot{w} + {w}\cdot{w}\cdot 9 + {w}\cdot{c} + 2({w}+{w}+{c}) = "
-                  rf"{_num(count.bottleneck_params)}")
+                  rf"{latex_int(count.bottleneck_params)}")
     return basic, bottleneck
 
 

@@ -232,14 +232,13 @@ def _cached_network(trainer: T.Trainer, step: int, state: dict, live: bool) -> t
     cached = st.session_state.get("insp_network_key")
     network = st.session_state.get("insp_network")
     if cached != key or network is None:
-        if network is not None and st.session_state.get("insp_network_owner") == id(trainer):
+        if network is not None and cached is not None and cached[0] == id(trainer):
             # same architecture: copying new weights in is far cheaper than a rebuild
             with torch.no_grad():
                 network.load_state_dict(state)
         else:
             network = I.model_from_state(trainer.spec, state, trainer.analysis)
         st.session_state["insp_network"] = network
-        st.session_state["insp_network_owner"] = id(trainer)
         st.session_state["insp_network_key"] = key
         st.session_state.pop("insp_acts_key", None)
     return network

@@ -683,7 +683,7 @@ def lesson_deeper() -> None:
         last = rows[-1].output_shape
         st.latex(rf"H_s = \frac{{H}}{{2^{{s-1}}}},\ C_s = 2^{{s-1}} C_1:\quad "
                  rf"{model_spec.input[1]} \to {last[1]},\ {rows[0].output_shape[0]} \to {last[0]}"
-                 rf"\ \text{{channels}};\ \text{{total }} {L._num(analysis.total_params)}"
+                 rf"\ \text{{channels}};\ \text{{total }} {L.latex_int(analysis.total_params)}"
                  r"\ \text{parameters}")
         _open_spec(model_spec, "Open this ResNet on the Build page", "learn_d_build_resnet",
                    page="build")
