@@ -7,7 +7,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground import spec as S
-from playground.ui.learn_page import BUILD_LABEL, LESSONS, PARTS
+from playground.ui.learn_page import LESSONS, PARTS
+from playground.ui.lesson_widgets import BUILD_LABEL
 
 TIMEOUT = 180   # the deep-stack experiment trains two networks (seconds; more under load)
 

@@ -5,7 +5,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground.ui import learn_part2
-from playground.ui.learn_page import BUILD_LABEL, LESSONS, PARTS
+from playground.ui.learn_page import LESSONS, PARTS
+from playground.ui.lesson_widgets import BUILD_LABEL
 
 from test_learn_page import chart_titles, latex, text
 

@@ -18,8 +18,10 @@ from .. import lesson_figures_deep as LFD
 from .. import lessons as L
 from .. import lessons_deep as LD
 from .. import model as M
-from .. import spec as S
-from . import learn_part2, session
+from . import learn_part2
+from .lesson_widgets import chart as _chart
+from .lesson_widgets import open_on_build as _open_on_build
+from .lesson_widgets import open_spec as _open_spec
 
 LESSONS = (
     "1 · Convolution step by step",
@@ -40,7 +42,6 @@ LESSONS = (
 # widget key "learn_lesson" it always had.
 PARTS = {"Part 1 · How convolution works": (LESSONS[:9], "learn_lesson"),
          "Part 2 · Training, other convolutions, limits": (LESSONS[9:], "learn_lesson_part2")}
-BUILD_LABEL = "Open this network on the Build page"
 
 
 def render() -> None:
@@ -52,28 +53,6 @@ def render() -> None:
                       label_visibility="collapsed")
     st.divider()
     RENDERERS[LESSONS.index(lesson)]()
-
-
-def _chart(figure) -> None:
-    st.plotly_chart(figure, width="stretch", config={"displayModeBar": False})
-
-
-def _open_on_build(layers: list[dict], name: str, description: str, key: str,
-                   input_shape: tuple[int, int, int] = (1, 28, 28),
-                   dataset: str = "mnist") -> None:
-    """The lesson's network, loaded into the session and opened on the Build page."""
-    st.divider()
-    if st.button(BUILD_LABEL, key=key, icon="🧱"):
-        session.set_spec(S.parse_spec({
-            "version": 1, "name": name, "description": description,
-            "input": list(input_shape), "num_classes": 10, "layers": layers,
-            "training": {"dataset": dataset, "epochs": 1}}))
-        from . import build_page
-
-        try:
-            st.switch_page(st.Page(build_page.render, title="Build", url_path="build"))
-        except st.errors.StreamlitAPIException:  # outside the app's navigation (tests)
-            st.page_link("/build", label="Go to the Build page")
 
 
 def _kernel_editor(default: str, key: str, presets: tuple[str, ...] | None = None) -> np.ndarray:
@@ -577,19 +556,6 @@ def lesson_normalisation() -> None:
 @st.cache_resource(show_spinner=False)
 def _degradation(blocks: int) -> LD.DegradationResult:
     return LD.degradation_experiment(blocks)
-
-
-def _open_spec(model_spec: S.ModelSpec, label: str, key: str, page: str = "train") -> None:
-    """Load `model_spec` into the session and open the Train (or Build) page."""
-    if st.button(label, key=key, icon="🏋️" if page == "train" else "🧱"):
-        session.set_spec(model_spec)
-        from . import build_page, train_page
-
-        render_page = train_page.render if page == "train" else build_page.render
-        try:
-            st.switch_page(st.Page(render_page, title=page.title(), url_path=page))
-        except st.errors.StreamlitAPIException:  # outside the app's navigation (tests)
-            st.page_link(f"/{page}", label=f"Go to the {page.title()} page")
 
 
 def _degradation_panel(key: str) -> None:

@@ -12,6 +12,8 @@ from .. import lesson_figures as LF
 from .. import lesson_figures_part2 as PF
 from .. import lessons as L
 from .. import lessons_part2 as P
+from .lesson_widgets import chart as _chart
+from .lesson_widgets import open_on_build as _open_on_build
 
 LESSONS = (
     "10 · Signals in 1-D",
@@ -20,16 +22,6 @@ LESSONS = (
     "14 · Rotation and scale",
     "15 · Dice: convolution elsewhere",
 )
-
-
-def _chart(figure) -> None:
-    st.plotly_chart(figure, width="stretch", config={"displayModeBar": False})
-
-
-def _open_on_build(*args, **kwargs) -> None:
-    from .learn_page import _open_on_build as open_on_build  # learn_page imports this module
-
-    open_on_build(*args, **kwargs)
 
 
 # --- 10: 1-D convolution ------------------------------------------------------------------
