@@ -361,6 +361,7 @@ class Trainer:
                 return False
             if self._pending_steps > 0:
                 self._pending_steps -= 1
+            self._in_step = True  # under the lock, so `busy` never misses a step about to run
             return True
 
     def _run(self) -> None:
@@ -369,7 +370,6 @@ class Trainer:
         torch.set_num_threads(self.threads)
         try:
             while self.step_count < self.total_steps and self._next_command():
-                self._in_step = True
                 try:
                     self._train_step()
                     if self._after_step():

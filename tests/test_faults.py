@@ -130,6 +130,8 @@ def test_a_closed_tab_pauses_then_frees_the_run_and_its_memory():
         clock.now += 121
         registry.sweep()
         assert run.trainer.state == T.PAUSED and "not seen" in run.idle_note
+        # Pausing lets the step in flight finish; after it, no step may follow.
+        wait_for(lambda: not run.trainer.busy)
         steps = run.trainer.step_count
         clock.now += 1800
         registry.sweep()
