@@ -495,15 +495,15 @@ def _fmt(value: float | None, spec: str = ",.0f", suffix: str = "") -> str:
 
 def to_markdown(report: BenchReport, command: str, machine: dict[str, str] | None = None) -> str:
     machine = machine or machine_info()
-    lines = ["# Benchmarks", "",
+    lines = ["## Training benchmark", "",
              "Measured with `python -m playground bench` (playground/bench.py), all parts in "
              "one process on the same spec and data. Figures are printed, not asserted; the "
              "machine may have been shared with other processes while it ran, so treat "
              "single runs as indicative.", "",
-             "## Machine", "", "| | |", "|---|---|"]
+             "### Machine", "", "| | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in machine.items()]
     lines += [f"| command | `{command}` |", "",
-              f"## Training throughput: {report.spec_name} on {report.dataset}, "
+              f"### Training throughput: {report.spec_name} on {report.dataset}, "
               f"batch {report.batch_size}, {report.device}", "",
               "| loop | steps | images/s | notes |", "|---|---:|---:|---|"]
     for result in report.throughputs:
@@ -515,7 +515,7 @@ def to_markdown(report: BenchReport, command: str, machine: dict[str, str] | Non
         paired = report.paired.get(name)
         lines.append(f"| {name} | {_fmt(value, '.2f', 'x')} | {_fmt(paired, '.2f', 'x')} | "
                      f"{_target_mark(name, paired if paired is not None else value)} |")
-    lines += ["", "## Time to accuracy (Trainer, `target_acc`, 10 evaluations per epoch)", ""]
+    lines += ["", "### Time to accuracy (Trainer, `target_acc`, 10 evaluations per epoch)", ""]
     if report.accuracy:
         lines += ["| target | spec | reached | train_seconds | wall s | final test acc | "
                   "target time | load | settings |",
@@ -528,14 +528,14 @@ def to_markdown(report: BenchReport, command: str, machine: dict[str, str] | Non
                          f"{run.final_acc:.2%} | {budget} | {run.load:.1f} | {run.note} |")
     else:
         lines.append("Not run (pass `--accuracy`; CIFAR-10 also needs `--cifar`).")
-    lines += ["", "## Inspect panels, server side (compute + plotly figure, then JSON)", ""]
+    lines += ["", "### Inspect panels, server side (compute + plotly figure, then JSON)", ""]
     if report.panels is None:
         lines.append(report.panels_note or "Not measured.")
     else:
         lines += [f"{report.panels_note}.", "", "| panel | ms |", "|---|---:|"]
         lines += [f"| {name} | {ms:.1f} |" for name, ms in report.panels.items()]
     if report.notes:
-        lines += ["", "## Notes", ""] + [f"- {note}" for note in report.notes]
+        lines += ["", "### Notes", ""] + [f"- {note}" for note in report.notes]
     return "\n".join(lines) + "\n"
 
 

@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import Sequence
 
 from . import spec as S
+from .report_sections import write_section
+
+# BENCHMARKS.md's section that `bench --markdown` rewrites (the rest of the file stays).
+TRAINING_SECTION = "python -m playground bench"
 
 EXIT_BAD_INPUT, EXIT_RUNTIME = 2, 1
 
@@ -275,7 +279,7 @@ def run_bench(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     print(B.format_text(report))
     if args.markdown:
         try:
-            Path(args.markdown).write_text(B.to_markdown(report, command))
+            write_section(args.markdown, TRAINING_SECTION, B.to_markdown(report, command))
         except OSError as error:
             raise CliError(f"--markdown: cannot write {args.markdown}: {error.strerror}",
                            EXIT_RUNTIME) from None

@@ -107,6 +107,7 @@ def test_cli_bench_writes_markdown(tmp_path, capsys):
     from playground import cli
 
     out = tmp_path / "bench.md"
+    out.write_text("# Benchmarks\n\nKept by hand.\n")
     # 1024 images are 8 steps an epoch: the 4 steps measured end before any evaluation
     status = cli.main(["bench", "--steps", "3", "--warmup", "1", "--repeats", "1", "--limit-train", "1024",
                        "--markdown", str(out)])
@@ -116,6 +117,7 @@ def test_cli_bench_writes_markdown(tmp_path, capsys):
     text = out.read_text()
     assert "| (c) Trainer, no inspection |" in text
     assert "python -m playground bench --steps 3" in text
+    assert text.startswith("# Benchmarks\n\nKept by hand.\n")  # the rest of the file stays
 
 
 def test_cli_bench_bad_input_is_one_line():

@@ -22,7 +22,7 @@ from .. import inspect as I
 from .. import inspect_figures as IF
 from .. import probe as P
 from .. import train as T
-from . import runs, session
+from . import runs, session, timing
 
 REFRESH_SECONDS = 0.5
 WATCH_SECONDS = 2.0
@@ -272,6 +272,12 @@ def _activations(view: View, probe: Probe) -> list[I.LayerActivation]:
 def _live(run_id: str, trainer: T.Trainer, probe: Probe) -> None:
     if (trainer.state == T.RUNNING) != st.session_state.get("insp_rendered_running"):
         st.rerun(scope="app")  # started or stopped: the fragment's timer must change
+    with timing.timed("inspect refresh", spec=trainer.spec.name) as logged:
+        logged["panel"] = _draw_live(trainer, probe)
+
+
+def _draw_live(trainer: T.Trainer, probe: Probe) -> str | None:
+    """The probe, its prediction and the chosen panel; returns the panel's name."""
     started = time.perf_counter()
     view = _time_machine(trainer)
     acts = _activations(view, probe)
@@ -295,7 +301,7 @@ def _live(run_id: str, trainer: T.Trainer, probe: Probe) -> None:
     shown = session.visible_panels(PANELS)
     if not shown:
         st.info("This lesson hides every inspection panel.")
-        return
+        return None
     panel = st.radio("Panel", shown, horizontal=True, key="insp_panel")
     infos = trainer.analysis.layers
     if panel == "Kernels":
@@ -309,6 +315,7 @@ def _live(run_id: str, trainer: T.Trainer, probe: Probe) -> None:
     else:
         _grad_cam_panel(trainer, view, probe, infos)
     st.caption(f"Panel built in {(time.perf_counter() - started) * 1000:.0f} ms.")
+    return panel
 
 
 def _layer_label(info) -> str:

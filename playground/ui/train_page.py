@@ -19,7 +19,7 @@ from .. import train as T
 from ..augment import augment_batch
 from ..data import DATASET_NAMES, KNOWN_SHAPES, DataError
 from ..presets import load_preset, preset_names
-from . import runs, session
+from . import runs, session, timing
 
 REFRESH_SECONDS = 0.5      # live panels while training
 HEARTBEAT_SECONDS = 20.0   # "this page is still open" while nothing changes
@@ -285,6 +285,16 @@ def _live_panels(settings: dict) -> None:
     # starts or stops changing, so the settings lock and the refresh timer follows.
     if st.session_state.get("page_live") != _is_live(run):
         st.rerun(scope="app")
+    with timing.timed("train refresh") as logged:
+        _draw_live_panels(settings, run)
+        if run is not None:
+            trainer = run.trainer
+            logged.update(step=trainer.step_count, state=trainer.state,
+                          points=len(trainer.step_records), batch=trainer.config.batch_size,
+                          train_seconds=trainer.train_seconds, spec=trainer.spec.name)
+
+
+def _draw_live_panels(settings: dict, run: runs.Run | None) -> None:
     _controls(settings, run)
     if run is None:
         st.info("Press **Train** to start, or **Step** to train one batch at a time. "
