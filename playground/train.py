@@ -5,13 +5,14 @@ module: it reads copies (`history()`, `latest_weights()`, `snapshots()`).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, ContextManager
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +45,22 @@ def pick_device(requested: str = "auto") -> torch.device:
     if requested not in ("cpu", "cuda", "mps"):
         raise ValueError(f"device must be auto, cpu, cuda or mps, got {requested!r}")
     return torch.device(requested)
+
+
+def autocast_for(device: torch.device, enabled: bool) -> ContextManager:
+    """bf16 autocast for a forward pass on CUDA when enabled; a no-op anywhere else.
+
+    bf16 has fp32's exponent range, so unlike fp16 it needs no loss scaling; the weights
+    and their gradients stay fp32. CPU and MPS get nothing, so their results never change.
+    """
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def has_native_bf16(device: torch.device) -> bool:
+    """Ampere or newer: older GPUs only emulate bf16, slower than plain fp32."""
+    return device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
 
 
 @dataclass
@@ -112,6 +129,7 @@ class TrainerOptions:
     on_epoch_end: Callable[[EpochRecord], None] | None = None
     record_norms: bool = False       # per-layer weight/gradient norms at every log point
     keep_predictions: bool = False   # top-3 test predictions at every evaluation
+    mixed_precision: bool = True     # bf16 autocast for forward passes on CUDA only
     # Called with the new state from whichever thread changed it, under the trainer's
     # lock: it must only signal (set an Event), never block or take other locks.
     on_state_change: Callable[[str], None] | None = None
@@ -135,6 +153,12 @@ class Trainer:
         self.config = copy.deepcopy(config)
         self.options = options or TrainerOptions()
         self.device = pick_device(self.options.device)
+        self.mixed_precision = self.options.mixed_precision and has_native_bf16(self.device)
+        if self.device.type == "cuda":
+            # A run's shapes are fixed (its batch size, the last short batch, the test
+            # chunk), so cuDNN's one-off timing of conv algorithms per shape pays back
+            # within a few steps. It is process-wide and makes CUDA runs not bit-exact.
+            torch.backends.cudnn.benchmark = True
         # Intra-op threads for the training thread, as the creating thread has them (see _run).
         self.threads = torch.get_num_threads()
         self.analysis = M.analyze(model_spec)
@@ -428,8 +452,9 @@ class Trainer:
             labels = self.data.train_y[indices]
             if self.config.augment:
                 images = augment_batch(images, self.dataset_name, self.device_generator)
-            logits = self.network(images)
-            loss = F.cross_entropy(logits, labels)
+            with autocast_for(self.device, self.mixed_precision):
+                logits = self.network(images)
+                loss = F.cross_entropy(logits, labels)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -519,7 +544,8 @@ class Trainer:
             for start in range(0, self.test_size, 1000):
                 images = self.data.test_x[start:start + 1000]
                 labels = self.data.test_y[start:start + 1000]
-                logits = self.network(images)
+                with autocast_for(self.device, self.mixed_precision):
+                    logits = self.network(images).float()  # fp32 sums and probabilities
                 loss_sum += F.cross_entropy(logits, labels, reduction="sum")
                 correct += (logits.argmax(1) == labels).sum()
                 if keep:

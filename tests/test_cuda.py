@@ -1,0 +1,51 @@
+"""The CUDA path (issue 7): pinned copies, bf16 autocast, cuDNN autotuning.
+
+Every test needs a CUDA GPU and is skipped without one; the CPU side of the same choices
+(autocast_for, mixed precision changing nothing) is in test_train.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from playground import spec as S
+from playground import train as T
+from test_train import SMALL_NET, make_trainer, synthetic
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+CUDA = torch.device("cuda")
+
+
+def test_dataset_to_cuda_is_a_complete_copy():
+    data = synthetic()
+    moved = data.to(CUDA)
+    for name in ("train_x", "train_y", "test_x", "test_y"):
+        original, copied = getattr(data, name), getattr(moved, name)
+        assert copied.device.type == "cuda" and original.device.type == "cpu"
+        assert torch.equal(copied.cpu(), original), name
+    assert moved.to(CUDA).train_x.device.type == "cuda"  # already there: no pinning
+
+
+def test_autocast_runs_the_forward_in_bf16():
+    layer = torch.nn.Linear(4, 3).to(CUDA)
+    with T.autocast_for(CUDA, True):
+        output = layer(torch.randn(2, 4, device=CUDA))
+    assert output.dtype == torch.bfloat16 and layer.weight.dtype == torch.float32
+
+
+def test_trainer_on_cuda_learns_with_fp32_weights():
+    trainer = make_trainer(options={"device": "cuda"})
+    assert torch.backends.cudnn.benchmark
+    assert trainer.mixed_precision == T.has_native_bf16(CUDA)
+    trainer.run()
+    assert trainer.state == T.FINISHED, trainer.message
+    assert trainer.eval_records[-1].test_acc > 0.9
+    assert all(p.dtype == torch.float32 for p in trainer.network.parameters())
+    assert all(t.dtype != torch.bfloat16 for t in trainer.latest_weights()[1].values())
+
+
+def test_trainer_without_mixed_precision_on_cuda():
+    trainer = make_trainer(epochs=1, options={"device": "cuda", "mixed_precision": False})
+    assert not trainer.mixed_precision
+    trainer.run()
+    assert trainer.state == T.FINISHED, trainer.message
