@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--limit-train", type=_positive_int,
                        help="use only the first N training images")
     train.add_argument("--save", help="write the trained state_dict (.pt) here")
+    train.add_argument("--compile", action="store_true",
+                       help="torch.compile the training step (faster steps after seconds "
+                            "of compiling)")
     train.add_argument("--json", action="store_true", help="one JSON object per line")
 
     bench = commands.add_parser("bench", help="training speed: the canonical loop, a tight "
@@ -220,7 +223,8 @@ def _train(args: argparse.Namespace, model_spec: S.ModelSpec, config: S.Training
 
     options = T.TrainerOptions(
         device=str(device), target_acc=args.target_acc, max_seconds=args.max_seconds,
-        evals_per_epoch=10 if args.target_acc is not None else 1, on_epoch_end=on_epoch_end)
+        evals_per_epoch=10 if args.target_acc is not None else 1, on_epoch_end=on_epoch_end,
+        compile=args.compile)
     trainer = T.Trainer(model_spec, dataset, config, options)
     say(f"training {model_spec.name} on {dataset.name} ({trainer.train_size:,} images) "
         f"on {device}, {config.epochs} epoch(s)")

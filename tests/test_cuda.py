@@ -1,7 +1,7 @@
-"""The CUDA path (issue 7): pinned copies, bf16 autocast, cuDNN autotuning.
+"""The CUDA path (issue 7): pinned copies, bf16 autocast, cuDNN autotuning, CUDA graphs.
 
 Every test needs a CUDA GPU and is skipped without one; the CPU side of the same choices
-(autocast_for, mixed precision changing nothing) is in test_train.
+(autocast_for, mixed precision changing nothing, compile matching eager) is in test_train.
 """
 from __future__ import annotations
 
@@ -49,3 +49,20 @@ def test_trainer_without_mixed_precision_on_cuda():
     assert not trainer.mixed_precision
     trainer.run()
     assert trainer.state == T.FINISHED, trainer.message
+
+
+@pytest.mark.parametrize("mixed_precision", [False, True], ids=["fp32", "bf16"])
+def test_compiled_cuda_training_follows_eager(mixed_precision):
+    """mode reduce-overhead (CUDA graphs): the losses follow eager's; CUDA is not bit-exact."""
+    runs = []
+    for compile in (False, True):
+        trainer = make_trainer(synthetic(n_train=256, n_test=64), epochs=1,
+                               options={"device": "cuda", "log_every": 1, "compile": compile,
+                                        "mixed_precision": mixed_precision})
+        trainer.run()
+        assert trainer.state == T.FINISHED, trainer.message
+        runs.append(trainer)
+    eager, compiled = runs
+    tolerance = 5e-2 if mixed_precision else 1e-3
+    for mine, theirs in zip(compiled.step_records, eager.step_records):
+        assert mine.loss == pytest.approx(theirs.loss, rel=tolerance), mine.step

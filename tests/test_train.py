@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 import threading
 import time
 import warnings
@@ -270,3 +271,26 @@ def test_mixed_precision_changes_nothing_on_cpu():
     assert [r.test_loss for r in mixed.eval_records] == [r.test_loss for r in plain.eval_records]
     for name, tensor in plain.latest_weights()[1].items():
         assert torch.equal(mixed.latest_weights()[1][name], tensor), name
+
+
+@pytest.mark.skipif(shutil.which("g++") is None,
+                    reason="torch.compile on a CPU needs a C++ compiler (g++)")
+def test_compiled_training_matches_eager():
+    """A few seeded steps of SMALL_NET (dropout included) compiled and eager: the same
+    losses and weights, and the compiled run's module is the one the trainer inspects."""
+    runs = []
+    for compile in (False, True):
+        trainer = make_trainer(synthetic(n_train=128, n_test=32), epochs=1,
+                               options={"compile": compile, "log_every": 1})
+        trainer.run()
+        assert trainer.state == T.FINISHED, trainer.message
+        runs.append(trainer)
+    eager, compiled = runs
+    assert compiled._train_forward is not compiled.network
+    assert len(compiled.step_records) == 4
+    for mine, theirs in zip(compiled.step_records, eager.step_records):
+        assert mine.loss == pytest.approx(theirs.loss, rel=1e-4), mine.step
+    for name, tensor in eager.latest_weights()[1].items():
+        torch.testing.assert_close(compiled.latest_weights()[1][name], tensor,
+                                   rtol=1e-4, atol=1e-5, msg=name)
+    assert compiled.snapshots()[-1].state.keys() == eager.snapshots()[-1].state.keys()
