@@ -171,6 +171,8 @@ def test_compile_flag_is_optional():
     parser = cli.build_parser()
     assert parser.parse_args(["train", FAST]).compile is False
     assert parser.parse_args(["train", FAST, "--compile"]).compile is True
+    assert parser.parse_args(["bench"]).compile is False
+    assert parser.parse_args(["bench", "--compile"]).compile is True
 
 
 @needs_data

@@ -5,9 +5,12 @@ Every test needs a CUDA GPU and is skipped without one; the CPU side of the same
 """
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
+from playground import bench as B
 from playground import spec as S
 from playground import train as T
 from test_train import SMALL_NET, make_trainer, synthetic
@@ -66,3 +69,13 @@ def test_compiled_cuda_training_follows_eager(mixed_precision):
     tolerance = 5e-2 if mixed_precision else 1e-3
     for mine, theirs in zip(compiled.step_records, eager.step_records):
         assert mine.loss == pytest.approx(theirs.loss, rel=tolerance), mine.step
+
+
+def test_bench_trainer_reports_gpu_utilization():
+    config = S.TrainingConfig(optimizer="adam", lr=0.01, batch_size=32, epochs=20, seed=7)
+    result = B.measure_trainer(S.parse_spec(SMALL_NET), config, synthetic(), CUDA, 200, 5)
+    if shutil.which("nvidia-smi") is None:
+        assert "GPU utilization not available (nvidia-smi not found)" in result.note
+    else:
+        assert "GPU utilization" in result.note and "gpu_util" in result.extra
+        assert all(0 <= value <= 100 for value in result.extra["gpu_util"])
