@@ -10,23 +10,30 @@ One process, one spec, one dataset, measured side by side (issue 7):
       the weights, kernels, activations of all layers for one probe, kernel FFTs of all
       conv layers).
 Plus optional time-to-accuracy runs and the server-side time to build the Inspect panels.
+With `compile`, (c) and (d) torch.compile the training step; it compiles in their warm-up
+(and once more inside a measurement that reaches an epoch's short last batch). On CUDA,
+(c) and (d) also report nvidia-smi's mean GPU utilization while they ran.
 
 Only torch and torchvision are needed for the training part: plotly is imported only
 inside `inspect_panel_times`, and streamlit never (a GPU machine may have neither).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import importlib.util
 import math
 import os
 import platform
+import shutil
 import statistics
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +50,7 @@ LENET_SPEC = ROOT / "assets" / "presets" / "lenet5.json"
 CIFAR_SPEC = ROOT / "assets" / "presets" / "tinyvgg_cifar10.json"
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)   # the canonical example's constants
 INSPECT_EVERY = 0.5                              # seconds, the UI's live refresh cadence
+GPU_SAMPLE_EVERY = 0.2                           # seconds between nvidia-smi readings
 
 
 @dataclass
@@ -313,10 +321,11 @@ def _wait_idle(trainer: T.Trainer) -> None:
 def measure_trainer(model_spec: S.ModelSpec, config: S.TrainingConfig, dataset: D.Dataset,
                     device: torch.device, steps: int, warmup: int,
                     live_inspection: bool = False,
-                    inspect_every: float = INSPECT_EVERY) -> Throughput:
+                    inspect_every: float = INSPECT_EVERY, compile: bool = False) -> Throughput:
     """The Trainer's own thread, driven by step(N) as the UI's Step button drives it; wall
-    time from the command to the last step (its records and snapshots included)."""
-    options = T.TrainerOptions(device=str(device))
+    time from the command to the last step (its records and snapshots included). With
+    `compile`, the compiling happens in the warm-up steps, outside the measured time."""
+    options = T.TrainerOptions(device=str(device), compile=compile)
     trainer = T.Trainer(model_spec, dataset, config, options)
     stats, stop, inspector = InspectionStats(), threading.Event(), None
     try:
@@ -329,11 +338,12 @@ def measure_trainer(model_spec: S.ModelSpec, config: S.TrainingConfig, dataset: 
                                          daemon=True)
             inspector.start()
         first_step = trainer.step_count
-        started = time.perf_counter()
-        trainer.step(steps)
-        _wait_idle(trainer)
-        _sync(device)
-        seconds = time.perf_counter() - started
+        with gpu_utilization(device) as utilization:
+            started = time.perf_counter()
+            trainer.step(steps)
+            _wait_idle(trainer)
+            _sync(device)
+            seconds = time.perf_counter() - started
         done = trainer.step_count - first_step
     finally:
         stop.set()
@@ -341,14 +351,95 @@ def measure_trainer(model_spec: S.ModelSpec, config: S.TrainingConfig, dataset: 
             inspector.join()
         trainer.stop()
     images = done * config.batch_size  # approximate only at an epoch's short last batch
+    extra_note = ("; torch.compile" if compile else "") + utilization_note(device, utilization)
+    extra = {} if utilization is None else {"gpu_util": utilization}
     if live_inspection:
         mean_ms = 1000 * statistics.fmean(stats.seconds) if stats.seconds else float("nan")
         return Throughput("d", "(d) Trainer + live inspection", done, images, seconds,
                           f"{stats.refreshes} inspections every {inspect_every:g} s, "
-                          f"{mean_ms:.1f} ms each",
-                          {"refreshes": stats.refreshes, "inspect_ms": mean_ms})
+                          f"{mean_ms:.1f} ms each" + extra_note,
+                          {"refreshes": stats.refreshes, "inspect_ms": mean_ms, **extra})
     return Throughput("c", "(c) Trainer, no inspection", done, images, seconds,
-                      "playground Trainer thread (step records, snapshots)")
+                      "playground Trainer thread (step records, snapshots)" + extra_note,
+                      extra)
+
+
+# --- GPU utilisation ------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def gpu_utilization(device: torch.device,
+                    every: float = GPU_SAMPLE_EVERY) -> Iterator[list[float] | None]:
+    """While the block runs, a background thread appends nvidia-smi's utilization.gpu
+    (percent) of `device` to the list it yields every `every` s. None, and no thread, when
+    the device is not CUDA or nvidia-smi is not installed."""
+    binary = shutil.which("nvidia-smi") if device.type == "cuda" else None
+    if binary is None:
+        yield None
+        return
+    uuid = _gpu_uuid(device)
+    samples: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            reading = _read_utilization(binary, uuid)
+            if reading is not None:
+                samples.append(reading)
+            stop.wait(every)
+
+    thread = threading.Thread(target=sample, name="bench-gpu-utilization", daemon=True)
+    thread.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _gpu_uuid(device: torch.device) -> str | None:
+    """nvidia-smi's name for the device ("GPU-..."): its index can differ from CUDA's."""
+    try:
+        return f"GPU-{torch.cuda.get_device_properties(device).uuid}"
+    except (AttributeError, AssertionError, RuntimeError):
+        return None
+
+
+def _read_utilization(binary: str, uuid: str | None) -> float | None:
+    try:
+        result = subprocess.run(
+            [binary, "--query-gpu=uuid,utilization.gpu", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return parse_utilization(result.stdout, uuid) if result.returncode == 0 else None
+
+
+def parse_utilization(text: str, uuid: str | None) -> float | None:
+    """The utilization of the GPU named `uuid` in nvidia-smi's "uuid, percent" lines; the
+    only line's when there is one GPU (or the uuid is unknown); else None."""
+    rows = [line.split(",") for line in text.strip().splitlines() if line.count(",") == 1]
+    readings = {name.strip(): value.strip() for name, value in rows}
+    if uuid in readings:
+        value = readings[uuid]
+    elif len(readings) == 1:
+        value = next(iter(readings.values()))
+    else:
+        return None
+    try:
+        return float(value)
+    except ValueError:  # "[N/A]" on some boards
+        return None
+
+
+def utilization_note(device: torch.device, samples: list[float] | None) -> str:
+    """"; GPU utilization 87% (mean of 25 readings)" on CUDA; "" on CPU and MPS."""
+    if device.type != "cuda":
+        return ""
+    if not samples:
+        why = "nvidia-smi not found" if samples is None else "no reading"
+        return f"; GPU utilization not available ({why})"
+    mean = statistics.fmean(samples)
+    return f"; GPU utilization {mean:.0f}% (mean of {len(samples)} readings)"
 
 
 def median_of(results: list[Throughput]) -> Throughput:
@@ -583,7 +674,7 @@ def run_bench(spec_path: str | Path = DEFAULT_SPEC, *, steps: int = 300, warmup:
               dataset_name: str | None = None, data_dir: str | Path | None = None,
               device: str = "auto", accuracy: bool = False, cifar: bool = False,
               limit_train: int | None = None, workers: tuple[int, ...] = (0,),
-              repeats: int = 3,
+              repeats: int = 3, compile: bool = False,
               panels: bool = True, accuracy_max_seconds: float = 180.0,
               say=lambda text: None) -> BenchReport:
     bench_started = time.perf_counter()
@@ -619,9 +710,10 @@ def run_bench(spec_path: str | Path = DEFAULT_SPEC, *, steps: int = 300, warmup:
         ("(b) tight loop in a thread", lambda: measure_tight_thread(
             model_spec, config, dataset, torch_device, steps, warmup)),
         ("(c) Trainer", lambda: measure_trainer(model_spec, config, dataset, torch_device,
-                                                steps, warmup)),
+                                                steps, warmup, compile=compile)),
         ("(d) Trainer + live inspection", lambda: measure_trainer(
-            model_spec, config, dataset, torch_device, steps, warmup, live_inspection=True)),
+            model_spec, config, dataset, torch_device, steps, warmup, live_inspection=True,
+            compile=compile)),
     ]
     runs: list[list[Throughput]] = [[] for _ in measurements]
     for repeat in range(repeats):  # round robin: a busy spell on a shared machine hits all
@@ -667,6 +759,16 @@ def run_bench(spec_path: str | Path = DEFAULT_SPEC, *, steps: int = 300, warmup:
     report.notes.append(f"images/s is measured over {steps} steps after {warmup} warm-up "
                         f"steps, the median of {repeats} round-robin runs; (c) and (d) are wall time from step(N) to the last step, "
                         "including the Trainer's records and snapshots")
+    if compile:
+        report.notes.append("(c) and (d) ran with torch.compile (on CUDA mode "
+                            "reduce-overhead, i.e. CUDA graphs; on a CPU the default mode); "
+                            "it compiled in their warm-up steps, outside the measured time")
+    if torch_device.type == "cuda":
+        native = "yes" if T.has_native_bf16(torch_device) else "no"
+        report.notes.append(f"(c) and (d) train with bf16 autocast where the GPU has native "
+                            f"bf16 (this one: {native}); (a) and (b) stay fp32")
+        report.notes.append(f"GPU utilization: nvidia-smi's utilization.gpu, read every "
+                            f"{GPU_SAMPLE_EVERY:g} s while (c) and (d) ran, averaged")
     if torch_device.type != "cuda":
         report.notes.append("GPU targets (100,000 images/s, 99% in 3 s, CIFAR-10 90% in 30 s, "
                             "utilization): not measured, no CUDA device in this run")

@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--limit-train", type=_positive_int,
                        help="use only the first N training images")
     train.add_argument("--save", help="write the trained state_dict (.pt) here")
+    train.add_argument("--compile", action="store_true",
+                       help="torch.compile the training step (faster steps after seconds "
+                            "of compiling)")
     train.add_argument("--json", action="store_true", help="one JSON object per line")
 
     bench = commands.add_parser("bench", help="training speed: the canonical loop, a tight "
@@ -113,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also time 98%% and 99%% MNIST test accuracy")
     bench.add_argument("--cifar", action="store_true",
                        help="also time 70%% and 80%% on CIFAR-10 (slow on a CPU)")
+    bench.add_argument("--compile", action="store_true",
+                       help="torch.compile the Trainer's training step in (c) and (d)")
     bench.add_argument("--markdown", help="write the results as a markdown table here")
     return parser
 
@@ -224,7 +229,8 @@ def _train(args: argparse.Namespace, model_spec: S.ModelSpec, config: S.Training
 
     options = T.TrainerOptions(
         device=str(device), target_acc=args.target_acc, max_seconds=args.max_seconds,
-        evals_per_epoch=10 if args.target_acc is not None else 1, on_epoch_end=on_epoch_end)
+        evals_per_epoch=10 if args.target_acc is not None else 1, on_epoch_end=on_epoch_end,
+        compile=args.compile)
     trainer = T.Trainer(model_spec, dataset, config, options)
     say(f"training {model_spec.name} on {dataset.name} ({trainer.train_size:,} images) "
         f"on {device}, {config.epochs} epoch(s)")
@@ -268,7 +274,7 @@ def run_bench(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             spec_path, steps=args.steps, warmup=args.warmup, dataset_name=args.dataset,
             data_dir=args.data_dir, device=args.device, accuracy=args.accuracy,
             cifar=args.cifar, limit_train=args.limit_train, repeats=args.repeats,
-            workers=(0, 2) if args.workers else (0,),
+            workers=(0, 2) if args.workers else (0,), compile=args.compile,
             say=lambda text: print(text, file=sys.stderr, flush=True))
     except RuntimeError as error:  # CUDA absent, a failed run
         raise CliError(D._one_line(error), EXIT_RUNTIME) from None

@@ -90,8 +90,24 @@ class Dataset:
 
     def to(self, device: torch.device | str) -> Dataset:
         """A copy with the four tensors on `device` (the original is left where it is)."""
-        return replace(self, train_x=self.train_x.to(device), train_y=self.train_y.to(device),
-                       test_x=self.test_x.to(device), test_y=self.test_y.to(device))
+        target = torch.device(device)
+        moved = replace(self, train_x=_to_device(self.train_x, target),
+                        train_y=_to_device(self.train_y, target),
+                        test_x=_to_device(self.test_x, target),
+                        test_y=_to_device(self.test_y, target))
+        if target.type == "cuda":
+            torch.cuda.synchronize(target)  # the copies were queued; now they are done
+        return moved
+
+
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Host to GPU through pinned memory, queued (non_blocking); a plain `.to` otherwise."""
+    if device.type == "cuda" and tensor.device.type == "cpu":
+        # From page-locked memory the GPU copies by DMA at full bus speed and without
+        # holding the host, so the next tensor is pinned while this one travels; from
+        # pageable memory the driver stages every copy through a bounce buffer, in sync.
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 class _Raw(NamedTuple):

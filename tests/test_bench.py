@@ -87,6 +87,43 @@ def test_canonical_loop_and_markdown(setup, tmp_path):
     assert "`python -m playground bench --steps 6`" in text and "| CPU |" in text
 
 
+def test_trainer_measurement_passes_compile(setup, monkeypatch):
+    """--compile reaches the Trainer of (c); compiling itself is tested in test_train."""
+    from playground import train as T
+
+    model_spec, dataset, config = setup
+    compiled = []
+    monkeypatch.setattr(T, "compile_network",
+                        lambda network, device: compiled.append(device) or network)
+    plain = B.measure_trainer(model_spec, config, dataset, torch.device("cpu"), STEPS, WARMUP)
+    assert compiled == [] and "torch.compile" not in plain.note
+    result = B.measure_trainer(model_spec, config, dataset, torch.device("cpu"), STEPS,
+                               WARMUP, compile=True)
+    assert compiled == [torch.device("cpu")] and result.note.endswith("; torch.compile")
+    assert result.steps == STEPS and "gpu_util" not in result.extra
+
+
+def test_gpu_utilization_only_on_cuda():
+    with B.gpu_utilization(torch.device("cpu")) as samples:
+        assert samples is None
+    assert B.utilization_note(torch.device("cpu"), None) == ""
+    cuda = torch.device("cuda")
+    assert B.utilization_note(cuda, None) == ("; GPU utilization not available "
+                                              "(nvidia-smi not found)")
+    assert B.utilization_note(cuda, []) == "; GPU utilization not available (no reading)"
+    assert B.utilization_note(cuda, [80.0, 91.0]) == ("; GPU utilization 86% "
+                                                      "(mean of 2 readings)")
+
+
+def test_parse_nvidia_smi_utilization():
+    two = "GPU-aaa, 12\nGPU-bbb, 97\n"
+    assert B.parse_utilization(two, "GPU-bbb") == 97.0
+    assert B.parse_utilization(two, None) is None        # which one is ours is unknown
+    assert B.parse_utilization("GPU-aaa, 40\n", None) == 40.0
+    assert B.parse_utilization("GPU-aaa, [N/A]\n", "GPU-aaa") is None
+    assert B.parse_utilization("", "GPU-aaa") is None
+
+
 def test_median_of_runs():
     runs = [B.Throughput("c", "(c)", 10, 1000, seconds) for seconds in (1.0, 4.0, 2.0)]
     middle = B.median_of(runs)

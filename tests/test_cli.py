@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +19,10 @@ needs_data = pytest.mark.skipif(not os.environ.get("PLAYGROUND_DATA"),
                                 reason="needs PLAYGROUND_DATA")
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "playground", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def write_spec(tmp_path: Path, layers: list, **fields) -> str:
@@ -157,3 +159,47 @@ def test_train_to_target(capsys):
     assert status == 0
     final = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert final["time_to_target"] is not None and final["test_acc"] >= 0.85
+
+
+# Four steps of the fast preset on the CPU (constant schedule: one-cycle over four steps
+# divides by zero in torch), so torch.compile's few seconds are most of the run.
+TINY_RUN = ("train", FAST, "--dataset", "mnist", "--limit-train", "256", "--epochs", "1",
+            "--batch-size", "64", "--schedule", "constant", "--device", "cpu", "--json")
+
+
+def test_compile_flag_is_optional():
+    parser = cli.build_parser()
+    assert parser.parse_args(["train", FAST]).compile is False
+    assert parser.parse_args(["train", FAST, "--compile"]).compile is True
+    assert parser.parse_args(["bench"]).compile is False
+    assert parser.parse_args(["bench", "--compile"]).compile is True
+
+
+@needs_data
+@pytest.mark.skipif(shutil.which("g++") is None,
+                    reason="torch.compile on a CPU needs a C++ compiler (g++)")
+def test_train_compile_learns_what_eager_learns(capsys):
+    result = run_cli(*TINY_RUN, "--compile")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    compiled = [json.loads(line) for line in result.stdout.splitlines()]
+    assert cli.main(list(TINY_RUN)) == 0
+    eager = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line.keys() for line in compiled] == [line.keys() for line in eager]
+    assert compiled[0]["train_loss"] == pytest.approx(eager[0]["train_loss"], rel=1e-4)
+    assert compiled[-1]["test_acc"] == pytest.approx(eager[-1]["test_acc"], abs=0.01)
+
+
+@needs_data
+def test_train_compile_failure_is_one_line(tmp_path):
+    """No working C++ compiler (inductor reads $CXX; a fresh cache, so nothing compiled
+    earlier is reused): the run fails through the trainer, one line, exit 1."""
+    result = run_cli(*TINY_RUN, "--compile",
+                     env={"CXX": str(tmp_path / "no-such-c++"),
+                          "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")})
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: training failed at step 0: torch.compile failed "
+                                     "(InvalidCxxCompiler: ")
+    assert result.stderr.endswith("; train without compile\n")

@@ -1,10 +1,13 @@
 """The trainer: commands from other threads, reproducibility, snapshots, failures."""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import shutil
 import threading
 import time
+import warnings
 
 import pytest
 import torch
@@ -39,12 +42,14 @@ def synthetic(n_train: int = 512, n_test: int = 128, scale: float = 1.0) -> D.Da
                      std=(1.0,), source="made in the test")
 
 
-def make_trainer(dataset=None, **config) -> T.Trainer:
+def make_trainer(dataset=None, options: dict | None = None, **config) -> T.Trainer:
+    """SMALL_NET on `synthetic()`; `options` overrides TrainerOptions, the rest the config."""
     settings = dict(optimizer="adam", lr=0.01, batch_size=32, epochs=2, seed=7)
     settings.update(config)
-    options = T.TrainerOptions(device="cpu", log_every=4, snapshot_every=4, evals_per_epoch=2)
+    observed = dict(device="cpu", log_every=4, snapshot_every=4, evals_per_epoch=2)
+    observed.update(options or {})
     return T.Trainer(S.parse_spec(SMALL_NET), dataset or synthetic(),
-                     S.TrainingConfig(**settings), options)
+                     S.TrainingConfig(**settings), T.TrainerOptions(**observed))
 
 
 def wait_for(condition, timeout: float = 30.0) -> None:
@@ -241,3 +246,51 @@ def test_busy_while_stepping_and_remaining_time():
     assert trainer.remaining_seconds() > 0
     trainer.stop()
     assert not trainer.busy
+
+
+def test_autocast_only_for_cuda():
+    """The choice of context needs no GPU: it is made from the device object alone."""
+    for device, enabled in (("cpu", True), ("mps", True), ("cuda", False)):
+        context = T.autocast_for(torch.device(device), enabled)
+        assert isinstance(context, contextlib.nullcontext), device
+    with warnings.catch_warnings():  # without a GPU torch warns that it would disable it
+        warnings.simplefilter("ignore")
+        context = T.autocast_for(torch.device("cuda"), enabled=True)
+    assert isinstance(context, torch.autocast)
+    assert context.device == "cuda" and context.fast_dtype == torch.bfloat16
+    assert not T.has_native_bf16(torch.device("cpu"))
+
+
+def test_mixed_precision_changes_nothing_on_cpu():
+    runs = [make_trainer(epochs=1, options={"mixed_precision": flag}) for flag in (True, False)]
+    for trainer in runs:
+        trainer.run()
+        assert trainer.state == T.FINISHED, trainer.message
+    mixed, plain = runs
+    assert [r.loss for r in mixed.step_records] == [r.loss for r in plain.step_records]
+    assert [r.test_loss for r in mixed.eval_records] == [r.test_loss for r in plain.eval_records]
+    for name, tensor in plain.latest_weights()[1].items():
+        assert torch.equal(mixed.latest_weights()[1][name], tensor), name
+
+
+@pytest.mark.skipif(shutil.which("g++") is None,
+                    reason="torch.compile on a CPU needs a C++ compiler (g++)")
+def test_compiled_training_matches_eager():
+    """A few seeded steps of SMALL_NET (dropout included) compiled and eager: the same
+    losses and weights, and the compiled run's module is the one the trainer inspects."""
+    runs = []
+    for compile in (False, True):
+        trainer = make_trainer(synthetic(n_train=128, n_test=32), epochs=1,
+                               options={"compile": compile, "log_every": 1})
+        trainer.run()
+        assert trainer.state == T.FINISHED, trainer.message
+        runs.append(trainer)
+    eager, compiled = runs
+    assert compiled._train_forward is not compiled.network
+    assert len(compiled.step_records) == 4
+    for mine, theirs in zip(compiled.step_records, eager.step_records):
+        assert mine.loss == pytest.approx(theirs.loss, rel=1e-4), mine.step
+    for name, tensor in eager.latest_weights()[1].items():
+        torch.testing.assert_close(compiled.latest_weights()[1][name], tensor,
+                                   rtol=1e-4, atol=1e-5, msg=name)
+    assert compiled.snapshots()[-1].state.keys() == eager.snapshots()[-1].state.keys()
