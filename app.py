@@ -1,11 +1,10 @@
 """CNN Playground: `streamlit run app.py`."""
 import streamlit as st
 
-from playground.train import configure_threads
-from playground.ui import build_page, inspect_page, learn_page, train_page
+from playground.ui import build_page, inspect_page, learn_page, session, train_page
 
 st.set_page_config(page_title="CNN Playground", page_icon="🧠", layout="wide")
-configure_threads()
+session.use_one_thread_for_page_work()
 build_page.open_shared_lesson()  # a share link (?lesson=...) opens on any page
 
 navigation = st.navigation([

@@ -174,6 +174,10 @@ class TrainerOptions:
     # Called with the new state from whichever thread changed it, under the trainer's
     # lock: it must only signal (set an Event), never block or take other locks.
     on_state_change: Callable[[str], None] | None = None
+    # Niceness of the training thread (Linux; its OpenMP workers inherit it). The app sets
+    # it above 0 so that page refreshes, a few tens of ms of Python each, are not queued
+    # behind training on a 2-core machine; training loses only the time the pages use.
+    thread_nice: int = 0
 
 
 @dataclass
@@ -200,8 +204,9 @@ class Trainer:
             # chunk), so cuDNN's one-off timing of conv algorithms per shape pays back
             # within a few steps. It is process-wide and makes CUDA runs not bit-exact.
             torch.backends.cudnn.benchmark = True
-        # Intra-op threads for the training thread, as the creating thread has them (see _run).
-        self.threads = torch.get_num_threads()
+        # Intra-op threads for the training thread: every core, whatever the creating thread
+        # uses (the app's page threads use one; see _run).
+        self.threads = cpu_cores()
         self.analysis = M.analyze(model_spec)
         check_fits(model_spec, dataset.input_shape, dataset.num_classes, dataset.name)
         M.check_batch_memory(self.analysis, config.batch_size)
@@ -395,8 +400,8 @@ class Trainer:
         self._stop_requested = False
         self._set_state(state)
         self.started_at = time.perf_counter()
-        self._thread = threading.Thread(target=self._run, name=f"trainer-{id(self):x}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run_in_background,
+                                        name=f"trainer-{id(self):x}", daemon=True)
         self._thread.start()
 
     def run(self) -> None:
@@ -406,6 +411,11 @@ class Trainer:
             self._set_state(RUNNING)
             self.started_at = time.perf_counter()
             self._end_when_paused = True
+        self._run()
+
+    def _run_in_background(self) -> None:
+        # Before the first torch op, so the OpenMP workers this thread starts inherit it.
+        lower_thread_priority(self.options.thread_nice)
         self._run()
 
     def _set_state(self, state: str, message: str | None = None) -> None:
@@ -432,8 +442,8 @@ class Trainer:
             return True
 
     def _run(self) -> None:
-        # A new thread takes the intra-op thread count set last by any thread (a UI
-        # thread may have asked for fewer); pin the count this run was made with.
+        # A new thread takes the intra-op thread count set last by any thread (a page
+        # thread asks for one); pin the count this run was made with.
         torch.set_num_threads(self.threads)
         try:
             while self.step_count < self.total_steps and self._next_command():
@@ -707,8 +717,25 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: S.TrainingConfig,
         cycle_momentum=config.optimizer == "sgd")
 
 
+def cpu_cores() -> int:
+    """The cores this process may run on (fewer than the machine's in a container)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cores or 1)
+
+
 def configure_threads() -> int:
     """Use every core for torch's intra-op work (the default can be fewer in containers)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    torch.set_num_threads(max(1, cores or 1))
+    torch.set_num_threads(cpu_cores())
     return torch.get_num_threads()
+
+
+def lower_thread_priority(nice: int) -> None:
+    """Raise the calling thread's niceness by `nice` (Linux threads have their own); where
+    that is not possible the thread simply keeps its priority."""
+    if nice <= 0 or not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
+        return
+    try:
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + nice)
+    except OSError:
+        pass

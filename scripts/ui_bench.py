@@ -172,11 +172,9 @@ def measure_train_refresh(page, log_path: Path, since: float, limit: float) -> d
             "app_images_per_s": last["step"] * last["batch"] / last["train_seconds"]}
 
 
-def open_inspect(page, url: str) -> None:
-    """The Inspect page on this session's run (a page load is a new session: the run id in
-    the URL attaches it, as the app's own links do)."""
-    run_id = re.search(r"run=([\w-]+)", page.url).group(1)
-    page.goto(f"{url}/inspect?run={run_id}")
+def open_inspect(page) -> None:
+    """The Inspect page through the top navigation, as a user goes there (same session)."""
+    page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Inspect").first.click()
     page.get_by_text("Panel built in").first.wait_for(timeout=120_000)
 
 
@@ -215,10 +213,15 @@ def run(args: argparse.Namespace) -> dict:
             say(f"  {result['train']}\nInspect page while {args.inspect_preset} trains...")
             choose_preset(page, args.inspect_preset)
             button(page, "Train").click()
-            page.get_by_text(re.compile(r"^step [\d,]+ of")).first.wait_for(timeout=180_000)
-            open_inspect(page, url)
+            wait_until(lambda: page.get_by_text(re.compile(r"^step [1-9][\d,]* of [\d,]+$"))
+                       .count() and not page.get_by_text("Finished:").count(), 180)
+            open_inspect(page)
             result["inspect_spec"] = args.inspect_preset
             result["inspect"] = measure_inspect(page, log_path, args.seconds_per_panel)
+        except BaseException:
+            page.screenshot(path=str(log_path.parent / "failed.png"))
+            say(f"failed; the page as it was: {log_path.parent / 'failed.png'}")
+            raise
         finally:
             stop_server(process)
             browser.close()

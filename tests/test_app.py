@@ -72,7 +72,9 @@ def test_train_pause_resume_stop(app):
     assert trainer.step_count == paused_at
 
     button(app, "Step").click().run()
-    rerun_until(app, lambda: trainer.step_count == paused_at + 1)
+    # until the page drawn after the step shows it done ("paused", not "stepping")
+    rerun_until(app, lambda: trainer.step_count == paused_at + 1
+                and metric(app, "State") == "paused")
 
     button(app, "Resume").click().run()
     rerun_until(app, lambda: trainer.step_count > paused_at + 5)

@@ -8,6 +8,8 @@ on the device and reads it every `log_every` steps, in its own thread or the cal
 from __future__ import annotations
 
 import math
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -112,10 +114,15 @@ def test_trainer_matches_the_plain_loop(dataset, in_thread):
 
 
 def test_trainer_thread_keeps_its_thread_count(dataset):
-    """A UI thread asking torch for fewer threads does not slow a run made before it."""
+    """Page threads use one intra-op thread; a run made on one, or running while one asks
+    torch for fewer, still trains on every core."""
     model_spec = S.load_spec(PRESET)
     before = torch.get_num_threads()
-    trainer = T.Trainer(model_spec, dataset, config(), T.TrainerOptions(device="cpu"))
+    torch.set_num_threads(1)       # the app's page threads use one; the run is made there
+    try:
+        trainer = T.Trainer(model_spec, dataset, config(), T.TrainerOptions(device="cpu"))
+    finally:
+        torch.set_num_threads(before)
     seen = []
     original = trainer._train_step
 
@@ -132,4 +139,31 @@ def test_trainer_thread_keeps_its_thread_count(dataset):
     finally:
         torch.set_num_threads(before)
         trainer.stop()
-    assert seen == [before, before]
+    assert seen == [T.cpu_cores(), T.cpu_cores()]
+
+
+def test_a_background_run_yields_the_cpu_to_pages(dataset):
+    """The app's training thread runs at a lower priority (its own niceness, not the
+    process's), so page refreshes are not queued behind it."""
+    if not hasattr(os, "getpriority") or not hasattr(threading, "get_native_id"):
+        pytest.skip("per-thread niceness is a Linux feature")
+    model_spec = S.load_spec(PRESET)
+    trainer = T.Trainer(model_spec, dataset, config(),
+                        T.TrainerOptions(device="cpu", thread_nice=5))
+    seen = []
+    original = trainer._train_step
+
+    def spy():
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        original()
+
+    trainer._train_step = spy
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    try:
+        trainer.step(1)
+        while trainer.busy:
+            trainer.join(0.05)
+    finally:
+        trainer.stop()
+    assert seen == [min(19, mine + 5)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
