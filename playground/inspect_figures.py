@@ -70,16 +70,17 @@ def _square_axes(figure: go.Figure, x: str = "x", y: str = "y") -> None:
 
 def _layout(figure: go.Figure, title: str, height: int, key: str,
             ticks: bool = True) -> go.Figure:
-    figure.update_layout(title=dict(text=title or None, font=dict(size=18)), font=FONT,
-                         height=height, plot_bgcolor="white", uirevision=key,
-                         margin=dict(l=10, r=10, t=50 if title else 10, b=10))
+    layout = dict(title=dict(text=title or None, font=dict(size=18)), font=FONT,
+                  height=height, plot_bgcolor="white", uirevision=key,
+                  margin=dict(l=10, r=10, t=50 if title else 10, b=10))
     # Projector sizes, set explicitly: Streamlit's chart theme shrinks and greys ticks
     # (colour bars and subplot captions get `_colorbar` and CAPTION_FONT where built).
-    if not ticks:  # every axis hides its ticks: nothing to size (and it costs milliseconds)
-        return figure
-    axes = [name for name in figure.layout.to_plotly_json() if name[1:5] == "axis"]
-    figure.update_layout({name: dict(tickfont=TICK_FONT, title_font=TICK_FONT)
-                          for name in axes or ("xaxis", "yaxis")})
+    # One update_layout call: each one validates the whole layout again (live panels).
+    if ticks:  # when every axis hides its ticks there is nothing to size
+        axes = [name for name in figure.layout.to_plotly_json() if name[1:5] == "axis"]
+        layout.update({name: dict(tickfont=TICK_FONT, title_font=TICK_FONT)
+                       for name in axes or ("xaxis", "yaxis")})
+    figure.update_layout(layout)
     return figure
 
 

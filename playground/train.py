@@ -592,8 +592,11 @@ class Trainer:
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         keep = self.options.keep_predictions
         classes, probs = [], []
-        with self._model_lock:
-            self.network.eval()
+        # Without the model lock: nothing changes the weights (or, in eval mode, the
+        # BatchNorm statistics) while this thread evaluates, so the pages' copies stay
+        # consistent, and a refresh need not wait the half second a test pass can take.
+        self.network.eval()
+        try:
             for start in range(0, self.test_size, 1000):
                 images = self.data.test_x[start:start + 1000]
                 labels = self.data.test_y[start:start + 1000]
@@ -605,6 +608,7 @@ class Trainer:
                     top_classes, top_probs = Dg.top_k(logits, 3)
                     classes.append(top_classes)
                     probs.append(top_probs)
+        finally:
             self.network.train()
         accuracy = float(correct) / self.test_size
         record = EvalRecord(self.step_count, self.epoch, float(loss_sum) / self.test_size,

@@ -174,7 +174,7 @@ def measure_train_refresh(page, log_path: Path, since: float, limit: float) -> d
 
 def open_inspect(page) -> None:
     """The Inspect page through the top navigation, as a user goes there (same session)."""
-    page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Inspect").first.click()
+    page.locator('[data-testid="stTopNavLink"]').filter(has_text="Inspect").first.click()
     page.get_by_text("Panel built in").first.wait_for(timeout=120_000)
 
 

@@ -289,8 +289,10 @@ def _draw_live(trainer: T.Trainer, probe: Probe) -> str | None:
                f" ✗ wrong (it is {classes[probe.true_class]})")
     left, right = st.columns([2, 3])
     with left:
-        st.plotly_chart(IF.probe_image(probe.image, probe.caption, height=300),
-                        width="stretch", key="insp_probe_image",
+        # the probe changes when the user picks another, not with training
+        figure = session.cached("insp_probe_figure", probe.key,
+                                lambda: IF.probe_image(probe.image, probe.caption, height=300))
+        st.plotly_chart(figure, width="stretch", key="insp_probe_image",
                         config={"displayModeBar": False})
     with right:
         title = f"Prediction: {classes[predicted]} ({probs[predicted]:.0%}){verdict}"
@@ -393,10 +395,14 @@ def _evolution(trainer: T.Trainer, unit: I.ConvUnit, shape) -> None:
     if len(snapshots) > EVOLUTION_FRAMES:
         picks = np.linspace(0, len(snapshots) - 1, EVOLUTION_FRAMES).round().astype(int)
         snapshots = [snapshots[i] for i in sorted(set(picks))]
-    frames = [(s.step, s.state[unit.weight_key][out, inn].numpy()) for s in snapshots]
-    st.plotly_chart(IF.kernel_evolution(frames, f"Kernel out {out}, in {inn} from "
-                                                "initialisation"),
-                    width="stretch", key="insp_evolution")
+
+    def figure():  # new only with a new snapshot (every 50 steps or more), not per refresh
+        frames = [(s.step, s.state[unit.weight_key][out, inn].numpy()) for s in snapshots]
+        return IF.kernel_evolution(frames, f"Kernel out {out}, in {inn} from initialisation")
+
+    version = (id(trainer), unit.name, out, inn, tuple(s.step for s in snapshots))
+    st.plotly_chart(session.cached("insp_evolution", version, figure), width="stretch",
+                    key="insp_evolution")
 
 
 # --- feature maps -------------------------------------------------------------------------
@@ -503,8 +509,10 @@ def _receptive_field(trainer: T.Trainer, probe: Probe, info, unit: I.ConvUnit | 
     title = (f"Receptive field of ({row}, {col}): {size}x{right_col - left_col + 1} "
              f"input pixels" + (f", {padded} of them padding" if padded else ""))
     with right:
-        st.plotly_chart(IF.receptive_field_on_input(probe.image, window, title),
-                        width="stretch", key="insp_rf_input",
+        # the window is geometry, not weights: redrawn when the probe or pixel changes
+        figure = session.cached("insp_rf_figure", (probe.key, window, title),
+                                lambda: IF.receptive_field_on_input(probe.image, window, title))
+        st.plotly_chart(figure, width="stretch", key="insp_rf_input",
                         config={"displayModeBar": False})
     st.caption(f"Rows {top}…{bottom}, columns {left_col}…{right_col} of the input "
                f"(negative or past the edge = zero padding, dashed).")

@@ -5,12 +5,15 @@ page trains it, exports and share links serialize it.
 """
 from __future__ import annotations
 
+from typing import Callable, TypeVar
+
 import streamlit as st
 import torch
 
 from .. import spec as S
 from ..presets import DEFAULT_PRESET, load_preset
 
+T = TypeVar("T")
 SPEC_KEY = "spec"
 # The Build page's undo/redo stacks: any page that replaces the network records it there,
 # so loading a preset or a lesson's network can be undone.
@@ -52,4 +55,15 @@ def use_one_thread_for_page_work() -> None:
     by a third and small page computations by 10x or more on 2 busy cores (BENCHMARKS.md).
     """
     torch.set_num_threads(1)
+
+
+def cached(name: str, version: object, compute: Callable[[], T]) -> T:
+    """One value per name for this session, recomputed only when `version` changes: a
+    figure that a live refresh would otherwise rebuild unchanged twice a second."""
+    key = f"cache-{name}"
+    entry = st.session_state.get(key)
+    if entry is None or entry[0] != version:
+        entry = (version, compute())
+        st.session_state[key] = entry
+    return entry[1]
 

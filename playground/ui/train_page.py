@@ -393,12 +393,7 @@ def _first_kernels(trainer: T.Trainer) -> None:
 
 def _cached(name: str, run: runs.Run, version, compute):
     """Per-session cache of one value per run, recomputed when `version` changes."""
-    key = f"cache-{name}"
-    cached = st.session_state.get(key)
-    if cached is None or cached[0] != (run.run_id, version):
-        cached = ((run.run_id, version), compute())
-        st.session_state[key] = cached
-    return cached[1]
+    return session.cached(name, (run.run_id, version), compute)
 
 
 def _predictions(run: runs.Run) -> Dg.TestPredictions | None:
