@@ -244,37 +244,32 @@ def measure_tight(model_spec: S.ModelSpec, config: S.TrainingConfig, dataset: D.
                       "pre-normalised tensor, index-sliced batches")
 
 
-def in_thread(measure, *args, **kwargs):
-    """Run a measurement in a fresh thread, as the Trainer runs (see measure_tight_thread)."""
+def in_thread(threads: int, measure, *args, **kwargs):
+    """Run a measurement in a fresh thread using `threads` intra-op threads.
+
+    Each thread that runs torch ops on several threads starts an OpenMP team of its own,
+    and it lives as long as the thread. With two teams alive the process has more OpenMP
+    threads than CPUs, and libgomp then stops spinning between parallel regions: a loop
+    measured next to a stale team ran at about 0.65x (BENCHMARKS.md). So every part runs
+    in a thread of its own that ends with it, while the calling thread, like the app's
+    page threads, keeps to one intra-op thread and never starts a team.
+    """
     result: list = []
     errors: list = []
 
     def target():
         try:
+            torch.set_num_threads(threads)
             result.append(measure(*args, **kwargs))
         except BaseException as error:  # re-raised in the caller
             errors.append(error)
 
-    thread = threading.Thread(target=target, name="bench-loop")
+    thread = threading.Thread(target=target, name="bench-part")
     thread.start()
     thread.join()
     if errors:
         raise errors[0]
     return result[0]
-
-
-def measure_tight_thread(model_spec: S.ModelSpec, config: S.TrainingConfig,
-                         dataset: D.Dataset, device: torch.device, steps: int,
-                         warmup: int) -> Throughput:
-    """(b) in a fresh thread, as the Trainer trains: same code, other OpenMP conditions.
-
-    libgomp spins for a few ms at each parallel region's end while the process has no
-    more OpenMP threads than CPUs, and only briefly once it has more. A thread of its own
-    has its own OpenMP team, so with the main thread's team alive the count is over the
-    CPUs: (c)/(b thread) is the Trainer's own overhead, (b thread)/(b) the threading effect.
-    """
-    result = in_thread(measure_tight, model_spec, config, dataset, device, steps, warmup)
-    return dataclasses.replace(result, key="bt", name="(b) tight tensor loop, in a thread")
 
 
 # --- (c) and (d) the Trainer -------------------------------------------------------------------
@@ -299,6 +294,7 @@ def inspect_once(trainer: T.Trainer, probe: torch.Tensor) -> None:
 
 def _inspect_loop(trainer: T.Trainer, probe: torch.Tensor, stop: threading.Event,
                   stats: InspectionStats, every: float) -> None:
+    torch.set_num_threads(1)  # as the app's page threads (playground/ui/session.py)
     next_at = time.perf_counter()
     while not stop.is_set():
         started = time.perf_counter()
@@ -325,7 +321,9 @@ def measure_trainer(model_spec: S.ModelSpec, config: S.TrainingConfig, dataset: 
     """The Trainer's own thread, driven by step(N) as the UI's Step button drives it; wall
     time from the command to the last step (its records and snapshots included). With
     `compile`, the compiling happens in the warm-up steps, outside the measured time."""
-    options = T.TrainerOptions(device=str(device), compile=compile)
+    # at the app's priority: a training thread yields the CPU to page work
+    options = T.TrainerOptions(device=str(device), compile=compile,
+                               thread_nice=T.BACKGROUND_NICE)
     trainer = T.Trainer(model_spec, dataset, config, options)
     stats, stop, inspector = InspectionStats(), threading.Event(), None
     try:
@@ -456,8 +454,7 @@ def median_of(results: list[Throughput]) -> Throughput:
         extra={**middle.extra, "runs": rates})
 
 
-PAIRS = {"c/a": ("c", "a"), "c/b": ("c", "b"), "c/b thread": ("c", "bt"),
-         "b thread/b": ("bt", "b"), "d/c": ("d", "c")}
+PAIRS = {"c/a": ("c", "a"), "c/b": ("c", "b"), "d/c": ("d", "c")}
 
 
 def paired_ratios(rates: dict[str, list[float]]) -> dict[str, float]:
@@ -670,7 +667,18 @@ def format_text(report: BenchReport) -> str:
 
 # --- the whole benchmark -----------------------------------------------------------------------
 
-def run_bench(spec_path: str | Path = DEFAULT_SPEC, *, steps: int = 300, warmup: int = 20,
+def run_bench(spec_path: str | Path = DEFAULT_SPEC, **options) -> BenchReport:
+    """Every part in a fresh thread of its own (see `in_thread`); this thread keeps to one
+    intra-op thread while it loads the data and builds the Inspect panels, as a page does."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run_bench(spec_path, **options)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run_bench(spec_path: str | Path = DEFAULT_SPEC, *, steps: int = 300, warmup: int = 20,
               dataset_name: str | None = None, data_dir: str | Path | None = None,
               device: str = "auto", accuracy: bool = False, cifar: bool = False,
               limit_train: int | None = None, workers: tuple[int, ...] = (0,),
@@ -679,7 +687,7 @@ def run_bench(spec_path: str | Path = DEFAULT_SPEC, *, steps: int = 300, warmup:
               say=lambda text: None) -> BenchReport:
     bench_started = time.perf_counter()
     model_spec = S.load_spec(spec_path)
-    threads = T.configure_threads()
+    threads = T.cpu_cores()
     torch_device = T.pick_device(device)
     root = Path(data_dir).expanduser() if data_dir is not None else D.default_data_dir()
     name = dataset_name or S.resolve_training(model_spec.training).dataset
@@ -701,19 +709,21 @@ def run_bench(spec_path: str | Path = DEFAULT_SPEC, *, steps: int = 300, warmup:
     else:
         for count in workers:
             measurements.append((f"(a) canonical loop, num_workers={count}",
-                                 lambda count=count: measure_canonical(
-                                     model_spec, config, root, torch_device, steps, warmup,
-                                     limit_train, count)))
+                                 lambda count=count: in_thread(
+                                     threads, measure_canonical, model_spec, config, root,
+                                     torch_device, steps, warmup, limit_train, count)))
+    # (c) and (d) are driven from a one-thread thread, as a page drives a run; the
+    # Trainer's own thread uses every core.
     measurements += [
-        ("(b) tight tensor loop", lambda: measure_tight(model_spec, config, dataset,
-                                                        torch_device, steps, warmup)),
-        ("(b) tight loop in a thread", lambda: measure_tight_thread(
-            model_spec, config, dataset, torch_device, steps, warmup)),
-        ("(c) Trainer", lambda: measure_trainer(model_spec, config, dataset, torch_device,
-                                                steps, warmup, compile=compile)),
-        ("(d) Trainer + live inspection", lambda: measure_trainer(
-            model_spec, config, dataset, torch_device, steps, warmup, live_inspection=True,
+        ("(b) tight tensor loop", lambda: in_thread(
+            threads, measure_tight, model_spec, config, dataset, torch_device, steps,
+            warmup)),
+        ("(c) Trainer", lambda: in_thread(
+            1, measure_trainer, model_spec, config, dataset, torch_device, steps, warmup,
             compile=compile)),
+        ("(d) Trainer + live inspection", lambda: in_thread(
+            1, measure_trainer, model_spec, config, dataset, torch_device, steps, warmup,
+            live_inspection=True, compile=compile)),
     ]
     runs: list[list[Throughput]] = [[] for _ in measurements]
     for repeat in range(repeats):  # round robin: a busy spell on a shared machine hits all
@@ -728,12 +738,13 @@ def run_bench(spec_path: str | Path = DEFAULT_SPEC, *, steps: int = 300, warmup:
     if accuracy:
         base = S.resolve_training(model_spec.training, dataset=name)
         say("time to 98%...")
-        report.accuracy.append(time_to_accuracy(model_spec, dataset, 0.98, torch_device, base,
-                                                accuracy_max_seconds, budget=8.0))
+        report.accuracy.append(in_thread(threads, time_to_accuracy, model_spec, dataset, 0.98,
+                                         torch_device, base, accuracy_max_seconds,
+                                         budget=8.0))
         lenet = S.load_spec(LENET_SPEC)
         say("time to 99% (LeNet-5 preset)...")
-        report.accuracy.append(time_to_accuracy(
-            lenet, dataset, 0.99, torch_device,
+        report.accuracy.append(in_thread(
+            threads, time_to_accuracy, lenet, dataset, 0.99, torch_device,
             S.resolve_training(lenet.training, dataset=name), accuracy_max_seconds,
             budget=60.0))
     if cifar:
@@ -743,9 +754,9 @@ def run_bench(spec_path: str | Path = DEFAULT_SPEC, *, steps: int = 300, warmup:
         cifar_config = S.resolve_training(cifar_spec.training, dataset="cifar10")
         for target in (0.70, 0.80):
             say(f"time to {target:.0%} on CIFAR-10...")
-            report.accuracy.append(time_to_accuracy(cifar_spec, cifar_data, target,
-                                                    torch_device, cifar_config,
-                                                    max(accuracy_max_seconds, 600.0)))
+            report.accuracy.append(in_thread(threads, time_to_accuracy, cifar_spec,
+                                             cifar_data, target, torch_device, cifar_config,
+                                             max(accuracy_max_seconds, 600.0)))
     elif accuracy:
         report.notes.append("CIFAR-10 70%/80% not run: they take long on a CPU "
                             "(pass --cifar)")

@@ -294,3 +294,14 @@ def test_compiled_training_matches_eager():
         torch.testing.assert_close(compiled.latest_weights()[1][name], tensor,
                                    rtol=1e-4, atol=1e-5, msg=name)
     assert compiled.snapshots()[-1].state.keys() == eager.snapshots()[-1].state.keys()
+
+
+@pytest.mark.parametrize("total_steps", [1, 2, 3, 4, 5])
+def test_one_cycle_works_for_very_short_runs(total_steps):
+    """OneCycleLR divides by its warm-up length, which is zero for exactly 4 steps."""
+    trainer = make_trainer(synthetic(32 * total_steps), batch_size=32, epochs=1,
+                           schedule="onecycle")
+    trainer.start()
+    trainer.join(60)
+    assert trainer.state == T.FINISHED, trainer.message
+    assert trainer.step_count == total_steps

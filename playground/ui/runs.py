@@ -41,7 +41,6 @@ MAX_RUNS_PER_SESSION = 1     # active runs per browser session (its tabs share o
 IDLE_PAUSE_SECONDS = 120.0   # unseen this long: pause
 IDLE_STOP_SECONDS = 30 * 60.0  # unseen this long: stop and free the memory
 SWEEP_SECONDS = 1.0          # how often the reaper looks
-TRAINING_NICE = 10           # training threads yield the CPU to page refreshes
 KEEP_RUNS_PER_SESSION = 5    # finished runs kept for "compare runs"
 # Runs allowed to train at the same time, per device type. One CPU run already uses every
 # core; a GPU has room for a few small networks.
@@ -127,7 +126,7 @@ class RunRegistry:
     # --- runs -------------------------------------------------------------------------
     def trainer_options(self, **options) -> T.TrainerOptions:
         """Options for a trainer this registry will hold (its state changes wake the queue)."""
-        options.setdefault("thread_nice", TRAINING_NICE)
+        options.setdefault("thread_nice", T.BACKGROUND_NICE)
         return T.TrainerOptions(on_state_change=lambda state: self._wake.set(), **options)
 
     def next_number(self, owner: str) -> int:
