@@ -87,7 +87,7 @@ def test_loading_a_preset_changes_the_network_and_its_settings(app):
     app.selectbox(key="preset").select("lenet5").run()
     assert not app.exception
     assert "**LeNet-5**" in app.caption[1].value
-    assert app.number_input(key="epochs-LeNet-5").value == 3
+    assert app.number_input(key="epochs-LeNet-5").value == 8
     assert app.selectbox(key="preset").value is None
 
 
