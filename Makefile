@@ -7,14 +7,19 @@ TEST_DEPS := $(VENV)/.test-deps-installed
 SHARED_DATA := $(abspath ../shared/data)
 export PLAYGROUND_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 
-.PHONY: run test bench clean
+.PHONY: run test bench bench-ui clean
 
 run: $(APP_DEPS)
 	$(PYTHON) -m streamlit run app.py
 
-# Prints training speed side by side and rewrites BENCHMARKS.md (see playground/bench.py).
+# Prints training speed side by side and rewrites its section of BENCHMARKS.md (playground/bench.py).
 bench: $(APP_DEPS)
 	$(PYTHON) -m playground bench --accuracy --markdown BENCHMARKS.md
+
+# The app's own response times in headless Chromium (writes its section of BENCHMARKS.md).
+bench-ui: $(TEST_DEPS)
+	bash scripts/ensure_chromium.sh
+	$(PYTHON) scripts/ui_bench.py --markdown BENCHMARKS.md
 
 test: $(TEST_DEPS)
 	bash scripts/ensure_chromium.sh

@@ -504,7 +504,6 @@ def inspect_panel_times(model_spec: S.ModelSpec, network: torch.nn.Module, datas
 
     network = I.snapshot_model(network)
     probe = dataset.test_x[0]
-    image = probe.permute(1, 2, 0).numpy()
     convs = I.conv_layers(network)
     if not convs:
         return None, "skipped: the spec has no conv layer"

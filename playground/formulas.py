@@ -114,7 +114,6 @@ def _residual_parts(info: LayerInfo) -> list[tuple[str, int, int, str]]:
     layer = info.layer
     c_in, h_in, w_in = info.input_shape
     c_out, h_out, w_out = info.output_shape
-    s = layer.stride
     parts = []
 
     def conv(name: str, cin: int, cout: int, k: int, positions: int) -> None:

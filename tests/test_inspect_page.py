@@ -4,7 +4,6 @@ from __future__ import annotations
 import secrets
 import time
 
-import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest

@@ -66,4 +66,3 @@ def cached(name: str, version: object, compute: Callable[[], T]) -> T:
         entry = (version, compute())
         st.session_state[key] = entry
     return entry[1]
-
