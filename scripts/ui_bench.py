@@ -160,10 +160,10 @@ def measure_first_point(page) -> dict:
             "train_to_first_point_s": time.monotonic() - pressed}
 
 
-def measure_train_refresh(page, log_path: Path, since: float, limit: float) -> dict:
+def measure_train_refresh(page, log_path: Path, limit: float) -> dict:
     """Until the run finishes (or `limit` s): the fragment's runs and the app's images/s."""
     wait_until(lambda: page.get_by_text("Finished:").count() > 0, limit, poll=0.5)
-    records = [r for r in read_log(log_path, "train refresh", since) if r.get("step")]
+    records = [r for r in read_log(log_path, "train refresh") if r.get("step")]
     last = max(records, key=lambda r: r["step"])
     return {"refresh_ms": percentiles([r["ms"] for r in records
                                        if r.get("state") == "running"]),
@@ -207,8 +207,7 @@ def run(args: argparse.Namespace) -> dict:
             say(f"  {result['startup']}\nTrain -> first curve point...")
             result["first_point"] = measure_first_point(page)
             say(f"  {result['first_point']}\nTrain page refreshes until the run ends...")
-            result["train"] = measure_train_refresh(page, log_path, time.time() - 60,
-                                                    args.train_limit)
+            result["train"] = measure_train_refresh(page, log_path, args.train_limit)
             say(f"  {result['train']}\nInspect page while {args.inspect_preset} trains...")
             choose_preset(page, args.inspect_preset)
             button(page, "Train").click()

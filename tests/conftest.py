@@ -15,22 +15,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+# The browser helpers are the UI benchmark's (scripts/ui_bench.py): one copy of each.
+sys.path.insert(0, str(ROOT / "scripts"))
+from ui_bench import CHROMIUM, CHROMIUM_FLAGS, free_port  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def server():
     """URL of app.py served by `streamlit run` on a free localhost port."""
     app = Path(os.environ.get("PLAYGROUND_APP", ROOT / "app.py"))
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",

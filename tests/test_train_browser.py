@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ui_bench import curve_points  # the loss curve's points, read in the page
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("PLAYGROUND_ARTIFACTS", ROOT / "out"))
@@ -20,18 +21,6 @@ pytestmark = [pytest.mark.browser,
 def step_number(page) -> int:
     text = page.get_by_text(STEP_TEXT).first.inner_text()
     return int(re.search(r"step ([\d,]+)", text).group(1).replace(",", ""))
-
-
-def curve_points(page) -> int:
-    """Points of the train-loss line in the curves chart (plotly keeps data on its div)."""
-    return page.evaluate("""() => {
-        for (const plot of document.querySelectorAll('.js-plotly-plot')) {
-            // _fullData: numpy arrays arrive base64-encoded in .data, decoded here
-            const trace = (plot._fullData || []).find(t => t.name === 'train loss');
-            if (trace) return trace._length;
-        }
-        return -1;
-    }""")
 
 
 def open_train_page(page, server: str) -> None:

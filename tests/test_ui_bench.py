@@ -3,8 +3,6 @@ reports from it (the benchmark itself times a real server; it is run by `make be
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -12,9 +10,7 @@ from streamlit.testing.v1 import AppTest
 from playground.report_sections import read_section
 from playground.ui import timing
 from test_app import APP, TIMEOUT, button, metric, rerun_until
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import ui_bench  # noqa: E402
+import ui_bench  # scripts/, on the path through conftest.py
 
 
 def test_timed_blocks_are_logged_only_when_asked(tmp_path, monkeypatch):
