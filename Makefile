@@ -3,17 +3,20 @@ VENV    := .venv
 PYTHON  := $(VENV)/bin/python
 APP_DEPS  := $(VENV)/.app-deps-installed
 TEST_DEPS := $(VENV)/.test-deps-installed
+# The package itself, installed editable (`pip install -e .`): imports and the
+# `playground` command work from anywhere, with no sys.path edits.
+PACKAGE   := $(VENV)/.package-installed
 # Tests read the real datasets from the shared folder when it is there.
 SHARED_DATA := $(abspath ../shared/data)
 export PLAYGROUND_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 
 .PHONY: run test bench bench-ui clean
 
-run: $(APP_DEPS)
+run: $(PACKAGE)
 	$(PYTHON) -m streamlit run app.py
 
-# Prints training speed side by side and rewrites its section of BENCHMARKS.md (playground/bench.py).
-bench: $(APP_DEPS)
+# Prints training speed side by side and rewrites its section of BENCHMARKS.md (playground/bench/benchmark.py).
+bench: $(PACKAGE)
 	$(PYTHON) -m playground bench --accuracy --markdown BENCHMARKS.md
 
 # The app's own response times in headless Chromium (writes its section of BENCHMARKS.md).
@@ -33,7 +36,11 @@ $(APP_DEPS): requirements.txt | $(PYTHON)
 	$(PYTHON) -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(TEST_DEPS): requirements-test.txt $(APP_DEPS)
+$(PACKAGE): pyproject.toml $(APP_DEPS)
+	$(PYTHON) -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(TEST_DEPS): requirements-test.txt $(PACKAGE)
 	$(PYTHON) -m pip install --quiet -r requirements-test.txt
 	touch $@
 

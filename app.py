@@ -1,7 +1,11 @@
 """CNN Playground: `streamlit run app.py`."""
 import streamlit as st
 
-from playground.ui import build_page, inspect_page, learn_page, session, train_page
+from playground.ui import build_page
+from playground.ui import inspect_page
+from playground.ui.learn import page as learn_page
+from playground.ui import session
+from playground.ui import train_page
 
 st.set_page_config(page_title="CNN Playground", page_icon="🧠", layout="wide")
 session.use_one_thread_for_page_work()

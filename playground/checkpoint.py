@@ -12,8 +12,8 @@ import re
 
 import torch
 
-from . import model as M
-from . import spec as S
+from playground.model import build as M
+from playground import spec as S
 
 MAX_CHECKPOINT_BYTES = 100 * 2**20  # 20M float32 parameters (the spec limit) is 80 MB
 

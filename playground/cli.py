@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from . import spec as S
-from .report_sections import write_section
+from playground import spec as S
+from playground.bench.report import write_section
 
 # BENCHMARKS.md's section that `bench --markdown` rewrites (the rest of the file stays).
 TRAINING_SECTION = "python -m playground bench"
@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load(path: str):
-    from . import model as M
+    from playground.model import build as M
 
     model_spec = S.load_spec(path)
     return model_spec, M.analyze(model_spec)
@@ -195,8 +195,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, model_spec: S.ModelSpec, config: S.TrainingConfig,
            started: float) -> int:
-    from . import data as D
-    from . import train as T
+    from playground.data import datasets as D
+    from playground.train import trainer as T
 
     T.configure_threads()
     say = (lambda text: None) if args.json else (lambda text: print(text, file=sys.stderr))
@@ -260,8 +260,8 @@ def _train(args: argparse.Namespace, model_spec: S.ModelSpec, config: S.Training
 def run_bench(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     import shlex
 
-    from . import bench as B
-    from . import data as D
+    from playground.bench import benchmark as B
+    from playground.data import datasets as D
 
     spec_path = args.spec or str(B.DEFAULT_SPEC)
     S.load_spec(spec_path)  # a bad spec is bad input (exit 2) before anything slow

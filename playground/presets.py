@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .spec import ModelSpec, load_spec
+from playground.spec import ModelSpec, load_spec
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "assets" / "presets"
 DEFAULT_PRESET = "mnist_fast"

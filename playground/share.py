@@ -14,8 +14,8 @@ import re
 import zlib
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from . import model as M
-from . import spec as S
+from playground.model import build as M
+from playground import spec as S
 
 PARAM = "lesson"
 MAX_PARAM_CHARS = 16_000          # browsers and proxies are happy far above a 32-layer spec

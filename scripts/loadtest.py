@@ -35,33 +35,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from contextlib import contextmanager, nullcontext  # noqa: E402
-from unittest import mock  # noqa: E402
+from contextlib import contextmanager, nullcontext
+from unittest import mock
 
-from streamlit import config as streamlit_config  # noqa: E402
-from streamlit.runtime import Runtime  # noqa: E402
-from streamlit.runtime.caching.storage.dummy_cache_storage import (  # noqa: E402
+from streamlit import config as streamlit_config
+from streamlit.runtime import Runtime
+from streamlit.runtime.caching.storage.dummy_cache_storage import (
     MemoryCacheStorageManager)
-from streamlit.runtime.dataframe_source_manager import DataframeSourceManager  # noqa: E402
-from streamlit.runtime.media_file_manager import MediaFileManager  # noqa: E402
-from streamlit.runtime.scriptrunner.script_cache import ScriptCache  # noqa: E402
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage  # noqa: E402
-from streamlit.testing.v1 import AppTest, app_test  # noqa: E402
+from streamlit.runtime.dataframe_source_manager import DataframeSourceManager
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest, app_test
 
-from playground import data as D  # noqa: E402
-from playground import share  # noqa: E402
-from playground import spec as S  # noqa: E402
-from playground import train as T  # noqa: E402
-from playground.presets import load_preset  # noqa: E402
-from playground.ui import runs  # noqa: E402
+from playground.data import datasets as D
+from playground import share
+from playground import spec as S
+from playground.train import trainer as T
+from playground.presets import load_preset
+from playground.ui import runs
 
 BATCH = 64
 TIMEOUT = 120  # one page run on a saturated 2-core machine can take seconds
 PAGE = f"""
-import sys
-sys.path.insert(0, {str(ROOT)!r})
 import streamlit as st
 from playground.ui import {{module}}
 st.set_page_config(layout="wide")

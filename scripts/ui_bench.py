@@ -22,7 +22,6 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,26 +30,16 @@ import time
 import urllib.request
 from pathlib import Path
 
+from playground.bench.browser import CHROMIUM, CHROMIUM_FLAGS, curve_points, free_port
+from playground.bench.report import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from playground.report_sections import write_section  # noqa: E402
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking"]
 SECTION = "scripts/ui_bench.py"
 INSPECT_PANELS = ("Kernels", "Feature maps", "Pooling", "Frequency", "Grad-CAM")
 
 
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_server(port: int, log_path: Path) -> subprocess.Popen:
@@ -91,17 +80,6 @@ def read_log(path: Path, what: str, since: float = 0.0) -> list[dict]:
         return []
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return [r for r in records if r["what"] == what and r["at"] >= since]
-
-
-def curve_points(page) -> int:
-    """Points of the train-loss line in the curves chart (plotly keeps them on its div)."""
-    return page.evaluate("""() => {
-        for (const plot of document.querySelectorAll('.js-plotly-plot')) {
-            const trace = (plot._fullData || []).find(t => t.name === 'train loss');
-            if (trace) return trace._length;
-        }
-        return -1;
-    }""")
 
 
 def wait_until(condition, timeout: float, poll: float = 0.02) -> float:

@@ -14,10 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-# The browser helpers are the UI benchmark's (scripts/ui_bench.py): one copy of each.
-sys.path.insert(0, str(ROOT / "scripts"))
-from ui_bench import CHROMIUM, CHROMIUM_FLAGS, free_port  # noqa: E402
+from tests.support import CHROMIUM, CHROMIUM_FLAGS, ROOT, free_port
 
 
 @pytest.fixture(scope="module")

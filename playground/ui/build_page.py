@@ -17,14 +17,16 @@ import html
 
 import streamlit as st
 
-from .. import checkpoint, diagram
-from .. import formulas as F
-from .. import model as M
-from .. import share
-from .. import spec as S
-from ..data import DATASET_NAMES, KNOWN_SHAPES
-from ..presets import load_preset, preset_names
-from . import runs, session
+from playground import checkpoint
+from playground.figures import diagram
+from playground.model import formulas as F
+from playground.model import build as M
+from playground import share
+from playground import spec as S
+from playground.data.datasets import DATASET_NAMES, KNOWN_SHAPES
+from playground.presets import load_preset, preset_names
+from playground.ui import runs
+from playground.ui import session
 
 DRAFT_KEY = "build_draft"        # (valid spec it started from, invalid draft)
 UNDO_KEY, REDO_KEY = session.UNDO_KEY, session.REDO_KEY

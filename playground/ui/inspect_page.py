@@ -18,11 +18,13 @@ import numpy as np
 import streamlit as st
 import torch
 
-from .. import inspect as I
-from .. import inspect_figures as IF
-from .. import probe as P
-from .. import train as T
-from . import runs, session, timing
+from playground.analysis import network as I
+from playground.figures import inspection as IF
+from playground.analysis import probe as P
+from playground.train import trainer as T
+from playground.ui import runs
+from playground.ui import session
+from playground.ui import timing
 
 REFRESH_SECONDS = 0.5
 WATCH_SECONDS = 2.0

@@ -21,9 +21,9 @@ from typing import Callable
 
 import streamlit as st
 
-from .. import data as D
-from .. import spec as S
-from .. import train as T
+from playground.data import datasets as D
+from playground import spec as S
+from playground.train import trainer as T
 
 
 def _env_slots(name: str, default: int) -> int:

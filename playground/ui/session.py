@@ -10,8 +10,8 @@ from typing import Callable, TypeVar
 import streamlit as st
 import torch
 
-from .. import spec as S
-from ..presets import DEFAULT_PRESET, load_preset
+from playground import spec as S
+from playground.presets import DEFAULT_PRESET, load_preset
 
 T = TypeVar("T")
 SPEC_KEY = "spec"

@@ -12,14 +12,16 @@ import torch
 
 import streamlit as st
 
-from .. import diagnostics as Dg
-from .. import figures
-from .. import spec as S
-from .. import train as T
-from ..augment import augment_batch
-from ..data import DATASET_NAMES, KNOWN_SHAPES, DataError
-from ..presets import load_preset, preset_names
-from . import runs, session, timing
+from playground.analysis import diagnostics as Dg
+from playground.figures import training as figures
+from playground import spec as S
+from playground.train import trainer as T
+from playground.data.augment import augment_batch
+from playground.data.datasets import DATASET_NAMES, KNOWN_SHAPES, DataError
+from playground.presets import load_preset, preset_names
+from playground.ui import runs
+from playground.ui import session
+from playground.ui import timing
 
 REFRESH_SECONDS = 0.5      # live panels while training
 HEARTBEAT_SECONDS = 20.0   # "this page is still open" while nothing changes

@@ -1,0 +1,753 @@
+"""The trainer: one run of one spec on one dataset, in a background thread it owns.
+
+Every public method is safe to call from any thread. The UI never touches the live
+module: it reads copies (`history()`, `latest_weights()`, `snapshots()`).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, ContextManager
+
+import torch
+import torch.nn.functional as F
+
+from playground.analysis import diagnostics as Dg
+from playground.model import build as M
+from playground import spec as S
+from playground.data.augment import augment_batch
+from playground.data.datasets import Dataset
+
+# Niceness the app gives training threads (TrainerOptions.thread_nice): page refreshes,
+# a few tens of ms of Python each, then run before training instead of queueing behind it.
+# Measured on 2 cores (BENCHMARKS.md): the app trained at 12k images/s instead of 8k and
+# refreshed in about half the time.
+BACKGROUND_NICE = 10
+
+# Trainer states, as the UI shows them.
+READY, RUNNING, PAUSED, FINISHED, STOPPED, FAILED = (
+    "ready", "running", "paused", "finished", "stopped", "failed")
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """cuda, then mps, then cpu for "auto"; a clear error when a named device is absent."""
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was requested but no CUDA GPU is available "
+                           "(use --device auto or cpu)")
+    if requested == "mps" and not (getattr(torch.backends, "mps", None)
+                                   and torch.backends.mps.is_available()):
+        raise RuntimeError("device mps was requested but is not available")
+    if requested not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device must be auto, cpu, cuda or mps, got {requested!r}")
+    return torch.device(requested)
+
+
+def autocast_for(device: torch.device, enabled: bool) -> ContextManager:
+    """bf16 autocast for a forward pass on CUDA when enabled; a no-op anywhere else.
+
+    bf16 has fp32's exponent range, so unlike fp16 it needs no loss scaling; the weights
+    and their gradients stay fp32. CPU and MPS get nothing, so their results never change.
+    """
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def has_native_bf16(device: torch.device) -> bool:
+    """Ampere or newer: older GPUs only emulate bf16, slower than plain fp32."""
+    return device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+
+
+def compile_network(network: torch.nn.Module,
+                    device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A forward through torch.compile(network): the same module and parameters, so
+    state_dict, snapshots and inspection copies see exactly what eager training would.
+    It compiles lazily, on the first call (see failure_message for its errors)."""
+    # On CUDA, "reduce-overhead" replays the step as CUDA graphs: a playground network is
+    # dozens of tiny kernels whose launch cost from Python outweighs their work, and a
+    # graph launches them all at once. CPU has no graphs; the default mode fuses ops.
+    # dynamic=False: a run sees two batch shapes (the batch size and an epoch's short last
+    # batch); a graph specialised to each is faster than one with a symbolic batch size.
+    if device.type != "cuda":
+        return torch.compile(network, dynamic=False)
+    compiled = torch.compile(network, mode="reduce-overhead", dynamic=False)
+
+    def forward(images: torch.Tensor) -> torch.Tensor:
+        # Say explicitly that a new step begins rather than leave it to torch's guess: the
+        # graphs may then reuse the memory of the last step's outputs (all read by now).
+        torch.compiler.cudagraph_mark_step_begin()
+        return compiled(images)
+
+    return forward
+
+
+def is_compile_error(error: BaseException) -> bool:
+    """An error of torch.compile's (tracing, or a backend such as the C++ compiler)."""
+    dynamo = sys.modules.get("torch._dynamo.exc")  # only loaded once something compiled
+    return dynamo is not None and isinstance(error, dynamo.TorchDynamoException)
+
+
+def compile_reason(error: BaseException) -> str:
+    """The error torch.compile wraps (e.g. no C++ compiler), as one line."""
+    inner = getattr(error, "inner_exception", None) or error
+    text = str(inner).strip()
+    detail = f": {text.splitlines()[0][:200]}" if text else ""
+    return f"torch.compile failed ({type(inner).__name__}{detail})"
+
+
+@dataclass
+class StepRecord:
+    """Training metrics averaged over the steps since the previous record."""
+
+    step: int
+    epoch: float          # fractional: 1.5 is half way through the second epoch
+    loss: float
+    train_acc: float
+    lr: float
+    samples_per_s: float
+    train_seconds: float
+
+
+@dataclass
+class EvalRecord:
+    step: int
+    epoch: float
+    test_loss: float
+    test_acc: float
+    train_seconds: float
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    train_acc: float
+    test_acc: float
+    samples_per_s: float
+    train_seconds: float
+    seconds: float
+
+
+@dataclass
+class NormRecord:
+    """Per-layer L2 norms of the weights and of the last gradients, at one step."""
+
+    step: int
+    epoch: float
+    layers: list[int]          # top-level layer indices (spec order, auto head last)
+    weight_norms: list[float]
+    grad_norms: list[float]
+
+
+@dataclass
+class Snapshot:
+    step: int
+    epoch: float
+    state: dict[str, torch.Tensor]   # CPU copy of the state_dict
+    nbytes: int
+
+
+@dataclass
+class TrainerOptions:
+    """How a run is observed, separate from what it learns (`TrainingConfig`)."""
+
+    device: str = "auto"
+    log_every: int = 20              # steps between metric records (one host sync each)
+    evals_per_epoch: int = 1         # test-set evaluations per epoch (the last at its end)
+    snapshot_every: int = 50         # steps between weight snapshots
+    max_snapshot_bytes: int = S.LIMITS.max_snapshot_bytes
+    target_acc: float | None = None  # stop once the test accuracy reaches this
+    max_seconds: float | None = None  # stop after this much training time
+    on_epoch_end: Callable[[EpochRecord], None] | None = None
+    record_norms: bool = False       # per-layer weight/gradient norms at every log point
+    keep_predictions: bool = False   # top-3 test predictions at every evaluation
+    mixed_precision: bool = True     # bf16 autocast for forward passes on CUDA only
+    # torch.compile the training forward: faster steps, but seconds of compiling before
+    # the first one, which is why it is off by default (a lesson should start at once).
+    compile: bool = False
+    # Called with the new state from whichever thread changed it, under the trainer's
+    # lock: it must only signal (set an Event), never block or take other locks.
+    on_state_change: Callable[[str], None] | None = None
+    # Niceness of the training thread (Linux; its OpenMP workers inherit it). The app sets
+    # it above 0 so that page refreshes, a few tens of ms of Python each, are not queued
+    # behind training on a 2-core machine; training loses only the time the pages use.
+    thread_nice: int = 0
+
+
+@dataclass
+class _Progress:
+    """Running sums between two metric records, kept on the device (no per-step sync)."""
+
+    loss_sum: torch.Tensor | None = None
+    correct: torch.Tensor | None = None
+    samples: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+
+
+class Trainer:
+    def __init__(self, model_spec: S.ModelSpec, dataset: Dataset, config: S.TrainingConfig,
+                 options: TrainerOptions | None = None):
+        self.spec = model_spec
+        self.config = copy.deepcopy(config)
+        self.options = options or TrainerOptions()
+        self.device = pick_device(self.options.device)
+        self.mixed_precision = self.options.mixed_precision and has_native_bf16(self.device)
+        if self.device.type == "cuda":
+            # A run's shapes are fixed (its batch size, the last short batch, the test
+            # chunk), so cuDNN's one-off timing of conv algorithms per shape pays back
+            # within a few steps. It is process-wide and makes CUDA runs not bit-exact.
+            torch.backends.cudnn.benchmark = True
+        # Intra-op threads for the training thread: every core, whatever the creating thread
+        # uses (the app's page threads use one; see _run).
+        self.threads = cpu_cores()
+        self.analysis = M.analyze(model_spec)
+        check_fits(model_spec, dataset.input_shape, dataset.num_classes, dataset.name)
+        M.check_batch_memory(self.analysis, config.batch_size)
+        self.dataset_name = dataset.name
+        self.data = dataset.to(self.device)
+        self.train_size = len(self.data.train_y)
+        self.test_size = len(self.data.test_y)
+        self.steps_per_epoch = math.ceil(self.train_size / config.batch_size)
+        self.total_steps = self.steps_per_epoch * config.epochs
+        evals = max(1, self.options.evals_per_epoch)
+        # Steps within an epoch after which the test set is evaluated (the last at its end).
+        self._eval_points = {round(self.steps_per_epoch * (i + 1) / evals)
+                             for i in range(evals)}
+
+        self._lock = threading.RLock()          # guards state, commands and records
+        self._wake = threading.Condition(self._lock)
+        self._model_lock = threading.Lock()     # held while the weights change
+        self._thread: threading.Thread | None = None
+        self._state = READY
+        self._message = ""
+        self._pending_steps = 0
+        self._stop_requested = False
+        self._lr_scale = 1.0
+        self._end_when_paused = False  # run(): nobody is there to resume a paused run
+        self._in_step = False          # the thread is inside a step (for `busy`)
+
+        self.step_records: list[StepRecord] = []
+        self.eval_records: list[EvalRecord] = []
+        self.epoch_records: list[EpochRecord] = []
+        self.norm_records: list[NormRecord] = []
+        self._predictions: Dg.TestPredictions | None = None
+        self._snapshots: list[Snapshot] = []
+        self._snapshot_every = self.options.snapshot_every
+        self.time_to_target: float | None = None
+        self.reset()
+
+    # --- setup ---------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Re-initialise weights, optimizer and history from the seed (not while running)."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                raise RuntimeError("stop the run before resetting it")
+            seed = self.config.seed
+            init_generator = torch.Generator().manual_seed(seed)
+            self.shuffle_generator = torch.Generator().manual_seed(seed + 1)
+            self.device_generator = torch.Generator(self.device).manual_seed(seed + 2)
+            network = M.build_model(self.spec, "cpu", init_generator, self.analysis)
+            self.network = network.to(self.device).train()
+            M.set_dropout_generator(self.network, self.device_generator)
+            self._train_forward = (compile_network(self.network, self.device)
+                                   if self.options.compile else self.network)
+            self.optimizer = make_optimizer(self.network, self.config)
+            self.scheduler = make_scheduler(self.optimizer, self.config, self.total_steps)
+            self.step_count = 0
+            self.train_seconds = 0.0
+            self.started_at: float | None = None
+            self._order = torch.empty(0, dtype=torch.long)
+            self._progress = _Progress()
+            self._epoch_progress = _Progress()
+            self.step_records, self.eval_records, self.epoch_records = [], [], []
+            self.norm_records, self._predictions = [], None
+            self._pending_steps, self._lr_scale = 0, 1.0
+            self._snapshots, self._snapshot_every = [], self.options.snapshot_every
+            self.time_to_target = None
+            self._state, self._message = READY, ""
+            self._take_snapshot()
+
+    # --- commands (any thread) -------------------------------------------------------------
+    def start(self) -> None:
+        with self._lock:
+            if self._state == READY:
+                self._launch(RUNNING)
+            elif self._state == PAUSED:
+                self._set_state(RUNNING)
+
+    def pause(self) -> None:
+        with self._lock:
+            if self._state == RUNNING:
+                self._set_state(PAUSED, "paused")
+
+    resume = start
+
+    def step(self, batches: int = 1) -> None:
+        """Run `batches` training steps, then stay paused."""
+        with self._lock:
+            if self._state in (FINISHED, STOPPED, FAILED):
+                return
+            self._pending_steps += max(1, int(batches))
+            if self._state == READY:
+                self._launch(PAUSED)
+            elif self._state == RUNNING:
+                self._set_state(PAUSED)
+            self._wake.notify_all()
+
+    def step_epoch(self) -> None:
+        """Run to the end of the current epoch, then stay paused."""
+        self.step(self.steps_per_epoch - self.step_count % self.steps_per_epoch)
+
+    def stop(self, wait: bool = True) -> None:
+        with self._lock:
+            self._stop_requested = True
+            if self._state in (READY, RUNNING, PAUSED):
+                self._set_state(STOPPED, "stopped")
+            self._wake.notify_all()
+            thread = self._thread
+        if wait and thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def set_lr(self, lr: float) -> None:
+        """Change the learning rate now; with one-cycle it rescales the whole schedule."""
+        if not (isinstance(lr, (int, float)) and 0 < lr <= 10 and math.isfinite(lr)):
+            raise ValueError(f"lr must be above 0 and at most 10, got {lr!r}")
+        with self._lock:
+            self._lr_scale = lr / self.config.lr
+            with self._model_lock:
+                self._apply_lr()
+
+    def set_augment(self, augment: bool) -> None:
+        with self._lock:
+            self.config.augment = bool(augment)
+
+    def join(self, timeout: float | None = None) -> None:
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    # --- reading (any thread) --------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def message(self) -> str:
+        return self._message
+
+    @property
+    def busy(self) -> bool:
+        """True while the thread trains: running, or working through requested steps."""
+        return self._state == RUNNING or self._pending_steps > 0 or self._in_step
+
+    @property
+    def pending_steps(self) -> int:
+        """Steps asked for with step()/step_epoch() and not yet trained."""
+        return self._pending_steps
+
+    @property
+    def epoch(self) -> float:
+        return self.step_count / self.steps_per_epoch
+
+    def history(self) -> tuple[list[StepRecord], list[EvalRecord], list[EpochRecord]]:
+        with self._lock:
+            return list(self.step_records), list(self.eval_records), list(self.epoch_records)
+
+    def norm_history(self) -> list[NormRecord]:
+        with self._lock:
+            return list(self.norm_records)
+
+    def test_predictions(self) -> Dg.TestPredictions | None:
+        """Top-3 predictions on the test set from the latest evaluation (keep_predictions)."""
+        return self._predictions
+
+    def remaining_seconds(self) -> float | None:
+        """Training time still needed at the pace so far (evaluations not counted)."""
+        if self.step_count == 0 or self.train_seconds <= 0:
+            return None
+        return self.train_seconds / self.step_count * (self.total_steps - self.step_count)
+
+    def snapshots(self) -> list[Snapshot]:
+        with self._lock:
+            return list(self._snapshots)
+
+    def latest_weights(self) -> tuple[int, dict[str, torch.Tensor]]:
+        """(step, CPU copy of the current state_dict), taken between two training steps."""
+        with self._model_lock:
+            return self.step_count, _cpu_copy(self.network.state_dict())
+
+    def tensor_copy(self, name: str) -> tuple[int, torch.Tensor]:
+        """(step, CPU copy of one state_dict entry): what a live panel needs, nothing more."""
+        with self._model_lock:
+            return self.step_count, self.network.state_dict()[name].detach().to("cpu", copy=True)
+
+    def inspection_model(self) -> torch.nn.Module:
+        """A CPU copy of the current network in eval mode, safe to run while training goes on."""
+        _, state = self.latest_weights()
+        network = M.build_model(self.spec, "cpu", analysis=self.analysis)
+        network.load_state_dict(state)
+        return network.eval().requires_grad_(False)
+
+    # --- the thread ------------------------------------------------------------------------
+    def _launch(self, state: str) -> None:
+        self._stop_requested = False
+        self._set_state(state)
+        self.started_at = time.perf_counter()
+        self._thread = threading.Thread(target=self._run_in_background,
+                                        name=f"trainer-{id(self):x}", daemon=True)
+        self._thread.start()
+
+    def run(self) -> None:
+        """Train in the calling thread until done (the CLI's way); same loop as the thread."""
+        with self._lock:
+            self._stop_requested = False
+            self._set_state(RUNNING)
+            self.started_at = time.perf_counter()
+            self._end_when_paused = True
+        self._run()
+
+    def _run_in_background(self) -> None:
+        # Before the first torch op, so the OpenMP workers this thread starts inherit it.
+        lower_thread_priority(self.options.thread_nice)
+        self._run()
+
+    def _set_state(self, state: str, message: str | None = None) -> None:
+        self._state = state
+        if message is not None:
+            self._message = message
+        self._wake.notify_all()
+        if self.options.on_state_change is not None:
+            self.options.on_state_change(state)
+
+    def _next_command(self) -> bool:
+        """Block while paused; False when the loop should end."""
+        with self._lock:
+            while (not self._stop_requested and self._state == PAUSED
+                   and self._pending_steps == 0 and not self._end_when_paused):
+                self._wake.wait(0.5)
+            if self._stop_requested or self._state not in (RUNNING, PAUSED):
+                return False
+            if self._state == PAUSED and self._pending_steps == 0:
+                return False
+            if self._pending_steps > 0:
+                self._pending_steps -= 1
+            self._in_step = True  # under the lock, so `busy` never misses a step about to run
+            return True
+
+    def _run(self) -> None:
+        # A new thread takes the intra-op thread count set last by any thread (a page
+        # thread asks for one); pin the count this run was made with.
+        torch.set_num_threads(self.threads)
+        try:
+            while self.step_count < self.total_steps and self._next_command():
+                try:
+                    self._train_step()
+                    if self._after_step():
+                        break
+                finally:
+                    self._in_step = False
+            with self._lock:
+                if self._state in (RUNNING, PAUSED) and not self._stop_requested:
+                    done = self.step_count >= self.total_steps
+                    reached = self.time_to_target is not None
+                    if done or reached or self._over_time():
+                        self._flush_epoch(force=not done)
+                        self._set_state(FINISHED, "target reached" if reached else
+                                        "finished" if done else "time limit reached")
+        except Exception as error:  # the run fails; the session and other runs go on
+            message = failure_message(error, self.device, self.config.batch_size,
+                                      self.step_count)
+            with self._lock:
+                self._pending_steps = 0
+                self._set_state(FAILED, message)
+        finally:
+            # Here the error and its traceback (which holds the failed step's batch and
+            # activations) are already gone, so the memory they held can really be freed.
+            if self._state == FAILED:
+                self._release_after_failure()
+            self._take_snapshot()
+
+    def _release_after_failure(self) -> None:
+        """Free what only training needs (gradients, optimizer state, device sums): after an
+        out-of-memory error the device must have room again for other runs. The weights,
+        records and snapshots stay for inspection and comparison; reset() rebuilds the rest."""
+        with self._model_lock:
+            self.network.zero_grad(set_to_none=True)
+            self.optimizer.state.clear()
+            self._progress, self._epoch_progress = _Progress(), _Progress()
+            self._order = torch.empty(0, dtype=torch.long)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _over_time(self) -> bool:
+        limit = self.options.max_seconds
+        return limit is not None and self.train_seconds >= limit
+
+    def _batch_indices(self) -> torch.Tensor:
+        position = (self.step_count % self.steps_per_epoch) * self.config.batch_size
+        if position == 0:
+            self._order = torch.randperm(self.train_size, generator=self.shuffle_generator)
+            self._order = self._order.to(self.device)
+        return self._order[position:position + self.config.batch_size]
+
+    def _train_step(self) -> None:
+        indices = self._batch_indices()
+        started = time.perf_counter()
+        with self._model_lock:  # in train mode: only _evaluate switches it, and back
+            images = self.data.train_x[indices]
+            labels = self.data.train_y[indices]
+            if self.config.augment:
+                images = augment_batch(images, self.dataset_name, self.device_generator)
+            with autocast_for(self.device, self.mixed_precision):
+                logits = self._train_forward(images)
+                loss = F.cross_entropy(logits, labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            if self.scheduler is not None and self.step_count + 1 < self.total_steps:
+                self.scheduler.step()
+                self._apply_lr()
+            self.step_count += 1
+        correct = (logits.detach().argmax(1) == labels).sum()
+        loss_sum = loss.detach() * len(labels)
+        for progress in (self._progress, self._epoch_progress):
+            progress.loss_sum = loss_sum if progress.loss_sum is None else progress.loss_sum + loss_sum
+            progress.correct = correct if progress.correct is None else progress.correct + correct
+            progress.samples += len(labels)
+            progress.steps += 1
+        if self.device.type == "cuda" and self.step_count % self.options.log_every == 0:
+            torch.cuda.synchronize()  # so the clock below measures the GPU's work
+        elapsed = time.perf_counter() - started
+        self.train_seconds += elapsed
+        self._progress.seconds += elapsed
+        self._epoch_progress.seconds += elapsed
+
+    def _after_step(self) -> bool:
+        """Records, evaluations and snapshots due after this step; True to end the run."""
+        step = self.step_count
+        if step % self.options.log_every == 0 or step == self.total_steps:
+            if self.options.record_norms:
+                self._record_norms()
+            if self._record_steps():
+                return True
+        if step % self._snapshot_every == 0:
+            self._take_snapshot()
+        in_epoch = step % self.steps_per_epoch or self.steps_per_epoch
+        if in_epoch in self._eval_points:
+            accuracy = self._evaluate()
+            target = self.options.target_acc
+            if target is not None and accuracy >= target and self.time_to_target is None:
+                self.time_to_target = self.train_seconds
+                return True
+        if in_epoch == self.steps_per_epoch:
+            self._flush_epoch()
+        return self._over_time()
+
+    def _record_steps(self) -> bool:
+        progress, self._progress = self._progress, _Progress()
+        if progress.samples == 0:
+            return False
+        loss = float(progress.loss_sum) / progress.samples
+        record = StepRecord(
+            step=self.step_count, epoch=self.epoch, loss=loss,
+            train_acc=float(progress.correct) / progress.samples, lr=self.current_lr,
+            samples_per_s=progress.samples / max(progress.seconds, 1e-9),
+            train_seconds=self.train_seconds)
+        with self._lock:
+            self.step_records.append(record)
+            if not math.isfinite(loss):
+                self._set_state(PAUSED, f"the loss became {loss} at step {self.step_count}: "
+                                        f"the learning rate {self.current_lr:g} is probably "
+                                        "too high; lower it (e.g. by 10x) and reset")
+                self._pending_steps = 0
+        return False
+
+    def _record_norms(self) -> None:
+        """Right after backward and the optimizer step: the gradients are still there."""
+        layers, weights, grads = Dg.layer_norms(self.network)
+        record = NormRecord(self.step_count, self.epoch, layers, weights, grads)
+        with self._lock:
+            self.norm_records.append(record)
+
+    @property
+    def current_lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def _apply_lr(self) -> None:
+        """The schedule's learning rate (or the configured one) times the user's scale."""
+        base = self.scheduler.get_last_lr()[0] if self.scheduler is not None else self.config.lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = base * self._lr_scale
+
+    @torch.no_grad()
+    def _evaluate(self) -> float:
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        keep = self.options.keep_predictions
+        classes, probs = [], []
+        # Without the model lock: nothing changes the weights (or, in eval mode, the
+        # BatchNorm statistics) while this thread evaluates, so the pages' copies stay
+        # consistent, and a refresh need not wait the half second a test pass can take.
+        self.network.eval()
+        try:
+            for start in range(0, self.test_size, 1000):
+                images = self.data.test_x[start:start + 1000]
+                labels = self.data.test_y[start:start + 1000]
+                with autocast_for(self.device, self.mixed_precision):
+                    logits = self.network(images).float()  # fp32 sums and probabilities
+                loss_sum += F.cross_entropy(logits, labels, reduction="sum")
+                correct += (logits.argmax(1) == labels).sum()
+                if keep:
+                    top_classes, top_probs = Dg.top_k(logits, 3)
+                    classes.append(top_classes)
+                    probs.append(top_probs)
+        finally:
+            self.network.train()
+        accuracy = float(correct) / self.test_size
+        record = EvalRecord(self.step_count, self.epoch, float(loss_sum) / self.test_size,
+                            accuracy, self.train_seconds)
+        with self._lock:
+            self.eval_records.append(record)
+            if keep:
+                self._predictions = Dg.TestPredictions(
+                    self.step_count, self.epoch, torch.cat(classes).cpu(),
+                    torch.cat(probs).cpu())
+        return accuracy
+
+    def _flush_epoch(self, force: bool = False) -> None:
+        progress = self._epoch_progress
+        if progress.samples == 0:
+            return
+        self._epoch_progress = _Progress()
+        if not self.eval_records or self.eval_records[-1].step != self.step_count:
+            self._evaluate()
+        record = EpochRecord(
+            epoch=math.ceil(self.epoch) if force else round(self.epoch),
+            train_loss=float(progress.loss_sum) / progress.samples,
+            train_acc=float(progress.correct) / progress.samples,
+            test_acc=self.eval_records[-1].test_acc,
+            samples_per_s=progress.samples / max(progress.seconds, 1e-9),
+            train_seconds=self.train_seconds,
+            seconds=time.perf_counter() - (self.started_at or time.perf_counter()))
+        with self._lock:
+            self.epoch_records.append(record)
+        if self.options.on_epoch_end is not None:
+            self.options.on_epoch_end(record)
+
+    def _take_snapshot(self) -> None:
+        """Keep a CPU copy of the weights; thin out old ones to stay within the byte budget."""
+        with self._model_lock:
+            state = _cpu_copy(self.network.state_dict())
+        nbytes = sum(t.numel() * t.element_size() for t in state.values())
+        with self._lock:
+            if self._snapshots and self._snapshots[-1].step == self.step_count:
+                return
+            self._snapshots.append(Snapshot(self.step_count, self.epoch, state, nbytes))
+            budget = self.options.max_snapshot_bytes
+            while sum(s.nbytes for s in self._snapshots) > budget and len(self._snapshots) > 2:
+                # Drop every second one (keeping the first and last) and snapshot half as
+                # often: the ring keeps covering the whole run instead of its tail.
+                kept = self._snapshots[::2]
+                if kept[-1] is not self._snapshots[-1]:
+                    kept.append(self._snapshots[-1])
+                if len(kept) == len(self._snapshots):
+                    kept = kept[1:]
+                self._snapshots = kept
+                self._snapshot_every *= 2
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """CUDA's own error, the host allocator's RuntimeError, or Python's MemoryError."""
+    if isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text)
+
+
+def failure_message(error: BaseException, device: torch.device, batch_size: int,
+                    step: int) -> str:
+    """One line for the page: why the run failed and, when there is one, what to change."""
+    if is_out_of_memory(error):
+        smaller = max(1, batch_size // 2)
+        return (f"training failed: out of memory on {device} at step {step} with batch "
+                f"size {batch_size}; try a smaller batch (e.g. {smaller}) or a smaller "
+                "network, then reset")
+    if is_compile_error(error):
+        return f"training failed at step {step}: {compile_reason(error)}; train without compile"
+    detail = str(error).splitlines()[0][:200] if str(error) else ""
+    return f"training failed at step {step}: {type(error).__name__}" + (
+        f": {detail}" if detail else "")
+
+
+def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in state.items()}
+
+
+def check_fits(model_spec: S.ModelSpec, input_shape: tuple[int, ...], num_classes: int,
+               dataset_name: str) -> None:
+    """SpecError when the spec's input or class count does not match the dataset."""
+    if tuple(model_spec.input) != tuple(input_shape):
+        raise S.SpecError(f"the spec takes {list(model_spec.input)} but {dataset_name} images "
+                          f"are {list(input_shape)}", where="input")
+    if model_spec.num_classes != num_classes:
+        raise S.SpecError(f"the spec has {model_spec.num_classes} classes but {dataset_name} "
+                          f"has {num_classes}", where="num_classes")
+
+
+def make_optimizer(network: torch.nn.Module, config: S.TrainingConfig) -> torch.optim.Optimizer:
+    params = network.parameters()
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                               weight_decay=config.weight_decay, nesterov=config.momentum > 0)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: S.TrainingConfig,
+                   total_steps: int):
+    if config.schedule != "onecycle":
+        return None
+    return torch.optim.lr_scheduler.OneCycleLR(
+        # OneCycleLR divides by the warm-up's length, pct_start * total - 1: zero for a
+        # 4-step run, so very short runs get a one-step-longer schedule (5 is the least).
+        optimizer, max_lr=config.lr, total_steps=max(total_steps, 5), pct_start=0.25,
+        cycle_momentum=config.optimizer == "sgd")
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on (fewer than the machine's in a container)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cores or 1)
+
+
+def configure_threads() -> int:
+    """Use every core for torch's intra-op work (the default can be fewer in containers)."""
+    torch.set_num_threads(cpu_cores())
+    return torch.get_num_threads()
+
+
+def lower_thread_priority(nice: int) -> None:
+    """Raise the calling thread's niceness by `nice` (Linux threads have their own); where
+    that is not possible the thread simply keeps its priority."""
+    if nice <= 0 or not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
+        return
+    try:
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + nice)
+    except OSError:
+        pass

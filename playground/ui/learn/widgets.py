@@ -1,0 +1,39 @@
+"""Widgets every lesson uses: a chart, and a button that opens a network on another page."""
+from __future__ import annotations
+
+import streamlit as st
+
+from playground import spec as S
+from playground.ui import session
+
+BUILD_LABEL = "Open this network on the Build page"
+
+
+def chart(figure) -> None:
+    st.plotly_chart(figure, width="stretch", config={"displayModeBar": False})
+
+
+def open_spec(model_spec: S.ModelSpec, label: str, key: str, page: str = "train") -> None:
+    """A button that loads `model_spec` into the session and opens the Train (or Build)
+    page; loading goes on the Build page's undo stack like any other replacement."""
+    if st.button(label, key=key, icon="🏋️" if page == "train" else "🧱"):
+        session.set_spec(model_spec)
+        from playground.ui import build_page  # they import the lessons' modules
+        from playground.ui import train_page
+
+        render_page = train_page.render if page == "train" else build_page.render
+        try:
+            st.switch_page(st.Page(render_page, title=page.title(), url_path=page))
+        except st.errors.StreamlitAPIException:  # outside the app's navigation (tests)
+            st.page_link(f"/{page}", label=f"Go to the {page.title()} page")
+
+
+def open_on_build(layers: list[dict], name: str, description: str, key: str,
+                  input_shape: tuple[int, int, int] = (1, 28, 28),
+                  dataset: str = "mnist") -> None:
+    """The lesson's network (its layers), below a divider, opened on the Build page."""
+    st.divider()
+    open_spec(S.parse_spec({
+        "version": 1, "name": name, "description": description,
+        "input": list(input_shape), "num_classes": 10, "layers": layers,
+        "training": {"dataset": dataset, "epochs": 1}}), BUILD_LABEL, key, page="build")

@@ -1,0 +1,86 @@
+"""The UI benchmark's parts: the pages' timing log and the figures scripts/ui_bench.py
+reports from it (the benchmark itself times a real server; it is run by `make bench-ui`)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from playground.bench.report import read_section
+from playground.ui import timing
+from tests.pages.test_app import APP, TIMEOUT, button, metric, rerun_until
+from scripts import ui_bench
+
+
+def test_timed_blocks_are_logged_only_when_asked(tmp_path, monkeypatch):
+    log = tmp_path / "timing.jsonl"
+    monkeypatch.delenv(timing.LOG_ENV, raising=False)
+    with timing.timed("train refresh") as extra:
+        extra["step"] = 3
+    assert not log.exists()
+    monkeypatch.setenv(timing.LOG_ENV, str(log))
+    with timing.timed("train refresh", spec="MNIST fast") as extra:
+        extra["step"] = 7
+    (record,) = [json.loads(line) for line in log.read_text().splitlines()]
+    assert record["what"] == "train refresh" and record["step"] == 7
+    assert record["spec"] == "MNIST fast" and record["ms"] >= 0
+
+
+def test_the_train_page_logs_its_live_refreshes(tmp_path, monkeypatch):
+    log = tmp_path / "timing.jsonl"
+    monkeypatch.setenv(timing.LOG_ENV, str(log))
+    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    app.run()
+    try:
+        button(app, "Train").click().run()
+        rerun_until(app, lambda: metric(app, "Images/s") != "-")
+    finally:
+        from playground.ui import runs
+
+        run = runs.registry().get(app.session_state["run_id"])
+        run.trainer.stop()
+    refreshes = ui_bench.read_log(log, "train refresh")
+    trained = [r for r in refreshes if r.get("step")]
+    assert trained and trained[-1]["batch"] == 128 and trained[-1]["train_seconds"] > 0
+    assert trained[-1]["spec"] == "MNIST fast" and trained[-1]["points"] >= 1
+
+
+def test_percentiles():
+    stats = ui_bench.percentiles([float(n) for n in range(1, 101)])
+    assert stats["n"] == 100 and stats["p50"] == 50.5 and stats["p95"] == 95
+    assert stats["max"] == 100 and ui_bench.percentiles([]) == {"n": 0}
+
+
+def test_the_markdown_marks_each_target(tmp_path):
+    result = {
+        "cores": 2, "load_before": 0.5, "load_after": 1.5,
+        "startup": {"server_answers_s": 0.6, "usable_page_s": 4.5},
+        "first_point": {"first_step_with_data_load_s": 2.4, "train_to_first_point_s": 2.5},
+        "train": {"refresh_ms": {"n": 30, "p50": 48.0, "p95": 169.0, "max": 190.0},
+                  "steps": 938, "train_seconds": 9.6, "app_images_per_s": 12_447.0},
+        "inspect_spec": "Small ResNet (CIFAR-10)",
+        "inspect": {"Kernels": {"n": 12, "p50": 151.0, "p95": 201.0, "max": 230.0},
+                    "Feature maps": {"n": 0}},
+    }
+    text = ui_bench.to_markdown(result, "make bench-ui")
+    assert "| `make run` to a usable Train page | 4.5 s | under 10 s: met |" in text
+    assert "| Train pressed to the first curve point (data cached) | 2.50 s | under 2 s: MISSED |" in text
+    assert "p50 / p95 (n=30) | 48 / 169 ms | under 100 ms (p95): MISSED |" in text
+    assert "| trainer inside the app, MNIST fast | 12,447 images/s | |" in text
+    assert "| Kernels | 151 | 201 | 12 | under 200 ms (p50): met |" in text
+    assert "| Feature maps | - | - | 0 | no refresh logged |" in text
+    path = tmp_path / "BENCHMARKS.md"
+    ui_bench.write_section(path, ui_bench.SECTION, text)
+    assert read_section(path, ui_bench.SECTION) == text
+
+
+@pytest.mark.parametrize("since, count", [(0.0, 2), (150.0, 1)])
+def test_the_log_is_read_by_kind_and_time(tmp_path, since, count):
+    log = tmp_path / "timing.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in (
+        {"what": "train refresh", "ms": 10, "at": 100.0},
+        {"what": "inspect refresh", "ms": 90, "at": 120.0, "panel": "Kernels"},
+        {"what": "train refresh", "ms": 20, "at": 200.0})) + "\n")
+    assert len(ui_bench.read_log(log, "train refresh", since)) == count
+    assert ui_bench.read_log(tmp_path / "missing.jsonl", "train refresh") == []
