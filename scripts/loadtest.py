@@ -64,7 +64,9 @@ from playground.ui import {{module}}
 st.set_page_config(layout="wide")
 {{before}}{{module}}.render()
 """
-BUILD_PAGE = PAGE.format(module="build_page", before="build_page.open_shared_lesson()\n")
+BUILD_PAGE = PAGE.replace("playground.ui import {module}",
+                          "playground.ui.build import page as {module}").format(
+    module="build_page", before="build_page.open_shared_lesson()\n")
 TRAIN_PAGE = PAGE.format(module="train_page", before="")
 INSPECT_PAGE = PAGE.format(module="inspect_page", before="")
 

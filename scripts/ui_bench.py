@@ -2,7 +2,7 @@
 
     PLAYGROUND_DATA=../shared/data .venv/bin/python scripts/ui_bench.py --markdown BENCHMARKS.md
 
-Measures issue 7's UI targets on this machine, as a user meets them:
+Measures the UI targets of BENCHMARKS.md on this machine, as a user meets them:
 1. start-up: from launching `make run` (deps already installed: a warm machine) to the
    Train page with an enabled Train button in the browser;
 2. Train -> first curve point: press Train with the dataset already cached (a first Step
@@ -11,7 +11,7 @@ Measures issue 7's UI targets on this machine, as a user meets them:
    MNIST fast preset trains (logged by playground/ui/timing.py), and the trainer's images/s
    inside the app, from its own step records;
 4. the Inspect page's live refresh, server side, for every panel, while the small ResNet
-   preset trains on CIFAR-10 (the budget of issue 5 is for that network).
+   preset trains on CIFAR-10 (the Inspect refresh budget is set for that network).
 Figures are printed (JSON) and, with --markdown, written to their own section of the file.
 Not a test: it times, it does not assert.
 """

@@ -1,6 +1,7 @@
 """`python -m playground bench`: how fast the playground trains, next to the usual ways.
 
-One process, one spec, one dataset, measured side by side (issue 7):
+One process, one spec, one dataset, measured side by side against the
+speed targets in BENCHMARKS.md:
   (a) the canonical PyTorch MNIST example's loop: torchvision's MNIST with per-image
       ToTensor + Normalize through a DataLoader (num_workers=0, see `measure_canonical`);
   (b) a tight hand-written loop over one pre-normalised tensor with index-sliced batches
@@ -82,7 +83,7 @@ class AccuracyRun:
     wall_seconds: float        # trainer construction + training + evaluations
     final_acc: float
     note: str = ""
-    budget: float | None = None  # the issue's target for train_seconds
+    budget: float | None = None  # the target train_seconds (BENCHMARKS.md)
     load: float = field(default_factory=lambda: os.getloadavg()[0])
 
     @property
@@ -626,7 +627,7 @@ def to_markdown(report: BenchReport, command: str, machine: dict[str, str] | Non
     return "\n".join(lines) + "\n"
 
 
-RATIO_TARGETS = {"c/a": 3.0, "c/b": 0.95, "d/c": 0.90}   # lower bounds (issue 7)
+RATIO_TARGETS = {"c/a": 3.0, "c/b": 0.95, "d/c": 0.90}   # lower bounds (BENCHMARKS.md)
 
 
 def _target_mark(name: str, value: float | None) -> str:

@@ -28,7 +28,7 @@ from playground.ui import timing
 
 REFRESH_SECONDS = 0.5
 WATCH_SECONDS = 2.0
-PANELS = ("Kernels", "Feature maps", "Pooling", "Frequency", "Grad-CAM")
+from playground.ui.panels import INSPECT_PANELS as PANELS
 SOURCES = ("Test image", "Upload", "Draw")
 MAX_TILES = 256          # kernels drawn per page
 EVOLUTION_FRAMES = 10

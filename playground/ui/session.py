@@ -12,13 +12,13 @@ import torch
 
 from playground import spec as S
 from playground.presets import DEFAULT_PRESET, load_preset
+from playground.ui.build.history import EditHistory
 
 T = TypeVar("T")
 SPEC_KEY = "spec"
-# The Build page's undo/redo stacks: any page that replaces the network records it there,
-# so loading a preset or a lesson's network can be undone.
-UNDO_KEY, REDO_KEY = "build_undo", "build_redo"
-HISTORY = 50
+# The network's undo/redo history, shown on the Build page: any page that replaces the
+# network records it there, so loading a preset or a lesson's network can be undone.
+HISTORY_KEY = "build_undo"
 
 
 def current_spec() -> S.ModelSpec:
@@ -27,14 +27,16 @@ def current_spec() -> S.ModelSpec:
     return st.session_state[SPEC_KEY]
 
 
+def edit_history() -> EditHistory[S.ModelSpec]:
+    """This session's undo/redo history of the network."""
+    return st.session_state.setdefault(HISTORY_KEY, EditHistory())
+
+
 def set_spec(model_spec: S.ModelSpec, remember: bool = True) -> None:
-    """Replace the network; with `remember` the previous one goes on the undo stack."""
+    """Replace the network; with `remember` the previous one can be undone to."""
     previous = st.session_state.get(SPEC_KEY)
     if remember and previous is not None and previous != model_spec:
-        undo = st.session_state.setdefault(UNDO_KEY, [])
-        undo.append(previous)
-        del undo[:-HISTORY]
-        st.session_state[REDO_KEY] = []
+        edit_history().record(previous)
     st.session_state[SPEC_KEY] = model_spec
 
 

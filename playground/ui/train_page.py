@@ -27,7 +27,7 @@ REFRESH_SECONDS = 0.5      # live panels while training
 HEARTBEAT_SECONDS = 20.0   # "this page is still open" while nothing changes
 GALLERY_SIZE = 24
 DEAD_FILTER_IMAGES = 256
-PANELS = ("Confusion matrix", "Test images", "Diagnostics", "Compare runs")
+from playground.ui.panels import TRAIN_PANELS as PANELS
 OPTIMIZER_NAMES = {"sgd": "SGD + momentum", "adam": "Adam", "adamw": "AdamW"}
 SCHEDULE_NAMES = {"constant": "constant", "onecycle": "one-cycle"}
 DEVICES = ("auto", "cpu", "cuda")

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
 PAGE = """
 import streamlit as st
-from playground.ui import build_page
+from playground.ui.build import page as build_page
 st.set_page_config(layout="wide")
 build_page.open_shared_lesson()
 build_page.render()
@@ -136,7 +136,7 @@ def test_every_layer_type_can_be_added(app):
 def test_reorder_by_the_drag_components_state_and_by_buttons(app):
     before = valid(app).layers
     version = app.session_state["build_version"]
-    from playground.ui.build_page import layer_summary
+    from playground.ui.build.layer_labels import layer_summary
 
     chips = [f"{i}: {layer_summary(layer)}" for i, layer in enumerate(before)]
     dragged = [chips[2], chips[0], chips[1], *chips[3:]]  # max pool dragged to the front
@@ -299,7 +299,7 @@ def test_exports_and_weights():
     labels = [b.label for b in at.get("download_button")]
     assert "Download lesson (.json)" in labels and "Download PyTorch code (.py)" in labels
     assert "Download trained weights (.pt)" not in labels  # no run yet
-    from playground.ui import build_page
+    from playground.ui.build import share as build_share
 
     network = M.build_model(load_preset("lenet5"))
 
@@ -309,7 +309,7 @@ def test_exports_and_weights():
 
     import io
 
-    state = torch.load(io.BytesIO(build_page._weights_bytes(FakeTrainer())), weights_only=True)
+    state = torch.load(io.BytesIO(build_share.weights_bytes(FakeTrainer())), weights_only=True)
     assert set(state) == set(network.state_dict())
     # the exported .py rebuilds a network that takes exactly these weights
     namespace: dict = {}

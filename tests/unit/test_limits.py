@@ -76,7 +76,7 @@ def test_upload_caps_match_streamlits_own():
         share.from_file_bytes(too_big)
     with pytest.raises(P.ProbeError, match=r"the limit is 10 MB"):
         P.decode_upload(too_big, 1, 28, 28)
-    build_page = (ROOT / "playground" / "ui" / "build_page.py").read_text()
+    build_page = (ROOT / "playground" / "ui" / "build" / "share.py").read_text()
     assert f"max_upload_size={megabytes}" in build_page
 
 
@@ -176,7 +176,7 @@ def test_weights_round_trip_and_must_fit_the_network():
 
 
 def test_the_build_page_refuses_a_batch_over_the_activation_cap_and_keeps_the_network():
-    from test_build_page import open_page, valid
+    from tests.pages.test_build_page import open_page, valid
 
     wide = load_preset("mnist_fast").replace(input=(3, 64, 64), layers=[
         S.make_layer("conv", out_channels=64, kernel_size=3, padding=1)])

@@ -18,7 +18,7 @@ def open_spec(model_spec: S.ModelSpec, label: str, key: str, page: str = "train"
     page; loading goes on the Build page's undo stack like any other replacement."""
     if st.button(label, key=key, icon="🏋️" if page == "train" else "🧱"):
         session.set_spec(model_spec)
-        from playground.ui import build_page  # they import the lessons' modules
+        from playground.ui.build import page as build_page  # they import the lessons' modules
         from playground.ui import train_page
 
         render_page = train_page.render if page == "train" else build_page.render

@@ -1,0 +1,129 @@
+"""How a network comes to and leaves the Build page: presets, share links (the address
+bar always is one), lesson files in and out, PyTorch code and trained weights out."""
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from playground import checkpoint
+from playground import share
+from playground import spec as S
+from playground.model import build as M
+from playground.presets import load_preset, preset_names
+from playground.ui import runs
+from playground.ui.build import state
+
+APPLIED_KEY = "lesson_applied"   # the `lesson` URL value this session already opened
+UPLOADS_KEY = "build_uploads"    # bumped to clear the file uploader
+
+
+def preset_picker(column: DeltaGenerator, model_spec: S.ModelSpec) -> None:
+    column.selectbox("Load a preset network", preset_names(), index=None,
+                     placeholder=f"{model_spec.name} (choose a preset)",
+                     format_func=lambda name: load_preset(name).name, key="build_preset",
+                     on_change=_preset_chosen)
+
+
+def _preset_chosen() -> None:
+    name = st.session_state.get("build_preset")
+    if name:
+        state.commit(load_preset(name))
+        st.session_state["build_preset"] = None
+
+
+def open_shared_lesson() -> None:
+    """Apply a `lesson` in the URL once per session (called by app.py for every page)."""
+    value = st.query_params.get(share.PARAM)
+    if not value or value == st.session_state.get(APPLIED_KEY):
+        return
+    st.session_state[APPLIED_KEY] = value
+    try:
+        lesson = share.decode(value)
+    except S.SpecError as error:
+        state.message("error", f"The shared link could not be opened: {error}")
+        return
+    state.commit(lesson)
+    state.message("success", f"Opened the shared lesson **{lesson.name}**.")
+
+
+def sync_url(valid_spec: S.ModelSpec) -> None:
+    """Keep the address bar a share link of the valid network, as TensorFlow Playground does."""
+    value = share.encode(valid_spec)
+    if st.query_params.get(share.PARAM) != value:
+        st.query_params[share.PARAM] = value
+    st.session_state[APPLIED_KEY] = value
+
+
+def share_and_export(valid_spec: S.ModelSpec, analysis: M.Analysis | None,
+                     invalid: bool) -> None:
+    """The share link, the downloads (lesson, code, weights) and the lesson upload."""
+    st.subheader("Share and export")
+    if invalid:
+        st.caption("The network being edited cannot work yet, so links and files below hold "
+                   "the last valid network.")
+    url = share.share_url(_app_url(), valid_spec)
+    st.markdown("**Share link**: opens this network with its lesson settings (dataset, "
+                "training settings, seed, hidden panels).")
+    st.code(url, language=None, wrap_lines=True)
+    columns = st.columns(4)
+    columns[0].download_button("Download lesson (.json)", share.to_file_bytes(valid_spec),
+                               file_name=share.file_name(valid_spec),
+                               mime="application/json", icon=":material/download:",
+                               key="download-lesson", width="stretch")
+    if analysis is not None:
+        columns[1].download_button("Download PyTorch code (.py)",
+                                   M.export_python(valid_spec, analysis),
+                                   file_name=share.file_name(valid_spec, ".py"),
+                                   mime="text/x-python", icon=":material/code:",
+                                   key="download-python", width="stretch")
+    _weights_download(columns[2], valid_spec)
+    columns[3].file_uploader(
+        "Open a lesson or spec (.json)", type=["json"], max_upload_size=10,
+        key=f"upload-{st.session_state.get(UPLOADS_KEY, 0)}", on_change=_uploaded,
+        help="Up to 10 MB; checked like any spec before it replaces the network")
+
+
+def _weights_download(column: DeltaGenerator, valid_spec: S.ModelSpec) -> None:
+    run = runs.current_run()
+    if run is not None:
+        trainer = run.trainer
+        column.download_button(
+            "Download trained weights (.pt)", lambda: weights_bytes(trainer),
+            file_name=share.file_name(trainer.spec, ".pt"),
+            mime="application/octet-stream", icon=":material/neurology:",
+            key="download-weights", width="stretch",
+            help=f"The state_dict of run #{run.number} ({trainer.spec.name}), loadable with "
+                 "the .py file of that network")
+        if trainer.spec != valid_spec:
+            column.caption(f"Weights of run #{run.number}, which trains "
+                           f"**{trainer.spec.name}** as it was when the run started.")
+    else:
+        column.caption("Train the network to download its weights (.pt) here.")
+
+
+def weights_bytes(trainer) -> bytes:
+    """The trainer's latest weights as a .pt file (a state_dict)."""
+    _, state_dict = trainer.latest_weights()
+    return checkpoint.to_bytes(state_dict)
+
+
+def _uploaded() -> None:
+    key = f"upload-{st.session_state.get(UPLOADS_KEY, 0)}"
+    upload = st.session_state.get(key)
+    st.session_state[UPLOADS_KEY] = st.session_state.get(UPLOADS_KEY, 0) + 1
+    if upload is None:
+        return
+    try:
+        lesson = share.from_file_bytes(upload.getvalue())
+    except S.SpecError as error:
+        state.message("error", f"**{upload.name}** was not opened: {error}")
+        return
+    state.commit(lesson)
+    state.message("success", f"Opened **{lesson.name}** from {upload.name}.")
+
+
+def _app_url() -> str | None:
+    try:
+        return st.context.url or None
+    except Exception:  # no browser context (headless tests)
+        return None

@@ -1,0 +1,32 @@
+"""The app's pages, in the order of its navigation bar."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import streamlit as st
+
+from playground.ui import inspect_page
+from playground.ui import train_page
+from playground.ui.build import page as build_page
+from playground.ui.learn import page as learn_page
+
+
+@dataclass(frozen=True)
+class AppPage:
+    title: str
+    icon: str
+    url_path: str
+    render: Callable[[], None]
+    default: bool = False  # the page at the app's root address
+
+
+PAGES = (AppPage("Build", "🧱", "build", build_page.render),
+         AppPage("Train", "🏋️", "train", train_page.render, default=True),
+         AppPage("Inspect", "🔬", "inspect", inspect_page.render),
+         AppPage("Learn", "🎓", "learn", learn_page.render))
+
+
+def streamlit_pages() -> list[st.Page]:
+    return [st.Page(page.render, title=page.title, icon=page.icon, url_path=page.url_path,
+                    default=page.default) for page in PAGES]
