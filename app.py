@@ -4,11 +4,11 @@ import streamlit as st
 from playground.ui import build_page
 from playground.ui import inspect_page
 from playground.ui.learn import page as learn_page
-from playground.ui import session
 from playground.ui import train_page
+from playground.train.threads import use_one_thread_for_page_work
 
 st.set_page_config(page_title="CNN Playground", page_icon="🧠", layout="wide")
-session.use_one_thread_for_page_work()
+use_one_thread_for_page_work()
 build_page.open_shared_lesson()  # a share link (?lesson=...) opens on any page
 
 navigation = st.navigation([

@@ -52,7 +52,6 @@ FIELD_HELP = {"bottleneck_width": "Empty: a basic block (two 3x3 convs). A numbe
               "stride": "Step between windows; pools default to their kernel size",
               "padding": "Zeros added on every side",
               "dilation": "Gaps between kernel taps: the kernel covers K + (K-1)(D-1) pixels"}
-OPTIMIZERS = {"sgd": "SGD + momentum", "adam": "Adam", "adamw": "AdamW"}
 DEFAULT_PANELS = ("Confusion matrix", "Test images", "Diagnostics", "Compare runs",
                   "Kernels", "Feature maps", "Pooling", "Frequency", "Grad-CAM")
 
@@ -674,8 +673,8 @@ def _lesson_settings(model_spec: S.ModelSpec) -> None:
                      on_change=_network_changed, args=("description", key), height=68)
         row = st.columns(5)
         _choice(row[0], "Dataset", "dataset", DATASET_NAMES, config.dataset)
-        _choice(row[1], "Optimizer", "optimizer", tuple(OPTIMIZERS), config.optimizer,
-                OPTIMIZERS.get)
+        _choice(row[1], "Optimizer", "optimizer", tuple(S.OPTIMIZER_LABELS), config.optimizer,
+                S.OPTIMIZER_LABELS.get)
         _number(row[2], "Learning rate", "lr", config.lr, 1e-5, 10.0)
         _number(row[3], "Momentum (SGD)", "momentum", config.momentum, 0.0, 0.99)
         _number(row[4], "Weight decay", "weight_decay", config.weight_decay, 0.0, 1.0)
