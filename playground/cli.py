@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stop when the test accuracy reaches this (0-1)")
     train.add_argument("--max-seconds", type=_positive_float)
     train.add_argument("--limit-train", type=_positive_int,
-                       help="use only the first N training images")
+                       help="use a fixed random subset of N training images (the same "
+                            "subset on every run)")
     train.add_argument("--save", help="write the trained state_dict (.pt) here")
     train.add_argument("--compile", action="store_true",
                        help="torch.compile the training step (faster steps after seconds "
@@ -197,11 +198,14 @@ def _train(args: argparse.Namespace, model_spec: S.ModelSpec, config: S.Training
            started: float) -> int:
     from playground.data import datasets as D
     from playground.train import trainer as T
+    from playground.train.device import pick_device
+    from playground.train.records import EpochRecord
+    from playground.train.threads import configure_threads
 
-    T.configure_threads()
+    configure_threads()
     say = (lambda text: None) if args.json else (lambda text: print(text, file=sys.stderr))
     try:
-        device = T.pick_device(args.device)
+        device = pick_device(args.device)
     except RuntimeError as error:
         raise CliError(str(error), EXIT_RUNTIME) from None
     if config.dataset in D.KNOWN_SHAPES:  # fail before a slow load
@@ -215,7 +219,7 @@ def _train(args: argparse.Namespace, model_spec: S.ModelSpec, config: S.Training
     if dataset.is_subset:
         say(f"note: {dataset.source}")
 
-    def on_epoch_end(record: T.EpochRecord) -> None:
+    def on_epoch_end(record: EpochRecord) -> None:
         if args.json:
             print(json.dumps({"epoch": record.epoch, "train_loss": record.train_loss,
                               "train_acc": record.train_acc, "test_acc": record.test_acc,

@@ -178,7 +178,9 @@ def make_layer(layer_type: str, **values: Any) -> Layer:
 
 # --- training section ------------------------------------------------------------------
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
+# Optimizer names as specs write them, with the label a page shows for each.
+OPTIMIZER_LABELS = {"sgd": "SGD + momentum", "adam": "Adam", "adamw": "AdamW"}
+OPTIMIZERS = tuple(OPTIMIZER_LABELS)
 SCHEDULES = ("constant", "onecycle")
 
 

@@ -53,6 +53,7 @@ from playground.data import datasets as D
 from playground import share
 from playground import spec as S
 from playground.train import trainer as T
+from playground.train.threads import configure_threads
 from playground.presets import load_preset
 from playground.ui import runs
 
@@ -345,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
                                                   "server's, PLAYGROUND_RUNS_PER_CPU or 1)")
     parser.add_argument("--markdown", help="append the figures as a table to this file")
     args = parser.parse_args(argv)
-    T.configure_threads()
+    configure_threads()
     report = load_test(args.sessions, args.steps, args.refresh, args.slots)
     print(json.dumps(dataclasses.asdict(report)))
     if args.markdown:

@@ -44,6 +44,9 @@ from playground.analysis import network as I
 from playground.model import build as M
 from playground import spec as S
 from playground.train import trainer as T
+from playground.train.device import has_native_bf16, pick_device
+from playground.train.optim import make_optimizer, make_scheduler
+from playground.train.threads import BACKGROUND_NICE, cpu_cores
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SPEC = ROOT / "assets" / "presets" / "mnist_fast.json"
@@ -139,8 +142,8 @@ def _model_and_optimizer(model_spec: S.ModelSpec, config: S.TrainingConfig,
     """The same initial weights, optimizer and schedule as the Trainer builds."""
     network = M.build_model(model_spec, "cpu", torch.Generator().manual_seed(config.seed))
     network = network.to(device).train()
-    optimizer = T.make_optimizer(network, config)
-    scheduler = T.make_scheduler(optimizer, config, total_steps)
+    optimizer = make_optimizer(network, config)
+    scheduler = make_scheduler(optimizer, config, total_steps)
     return network, optimizer, scheduler
 
 
@@ -324,7 +327,7 @@ def measure_trainer(model_spec: S.ModelSpec, config: S.TrainingConfig, dataset: 
     `compile`, the compiling happens in the warm-up steps, outside the measured time."""
     # at the app's priority: a training thread yields the CPU to page work
     options = T.TrainerOptions(device=str(device), compile=compile,
-                               thread_nice=T.BACKGROUND_NICE)
+                               thread_nice=BACKGROUND_NICE)
     trainer = T.Trainer(model_spec, dataset, config, options)
     stats, stop, inspector = InspectionStats(), threading.Event(), None
     try:
@@ -687,8 +690,8 @@ def _run_bench(spec_path: str | Path = DEFAULT_SPEC, *, steps: int = 300, warmup
               say=lambda text: None) -> BenchReport:
     bench_started = time.perf_counter()
     model_spec = S.load_spec(spec_path)
-    threads = T.cpu_cores()
-    torch_device = T.pick_device(device)
+    threads = cpu_cores()
+    torch_device = pick_device(device)
     root = Path(data_dir).expanduser() if data_dir is not None else D.default_data_dir()
     name = dataset_name or S.resolve_training(model_spec.training).dataset
     if name != "mnist":
@@ -775,7 +778,7 @@ def _run_bench(spec_path: str | Path = DEFAULT_SPEC, *, steps: int = 300, warmup
                             "reduce-overhead, i.e. CUDA graphs; on a CPU the default mode); "
                             "it compiled in their warm-up steps, outside the measured time")
     if torch_device.type == "cuda":
-        native = "yes" if T.has_native_bf16(torch_device) else "no"
+        native = "yes" if has_native_bf16(torch_device) else "no"
         report.notes.append(f"(c) and (d) train with bf16 autocast where the GPU has native "
                             f"bf16 (this one: {native}); (a) and (b) stay fp32")
         report.notes.append(f"GPU utilization: nvidia-smi's utilization.gpu, read every "

@@ -5,158 +5,31 @@ module: it reads copies (`history()`, `latest_weights()`, `snapshots()`).
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
-import os
-import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, ContextManager
+from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 from playground.analysis import diagnostics as Dg
 from playground.model import build as M
 from playground import spec as S
 from playground.data.augment import augment_batch
 from playground.data.datasets import Dataset
-
-# Niceness the app gives training threads (TrainerOptions.thread_nice): page refreshes,
-# a few tens of ms of Python each, then run before training instead of queueing behind it.
-# Measured on 2 cores (BENCHMARKS.md): the app trained at 12k images/s instead of 8k and
-# refreshed in about half the time.
-BACKGROUND_NICE = 10
+from playground.train.device import (compile_network, failure_message, has_native_bf16,
+                                     pick_device)
+from playground.train.optim import make_optimizer, make_scheduler
+from playground.train.records import (EpochRecord, EvalRecord, NormRecord, Snapshot,
+                                      SnapshotRing, StepRecord)
+from playground.train.step import evaluate, train_step
+from playground.train.threads import cpu_cores, lower_thread_priority
 
 # Trainer states, as the UI shows them.
 READY, RUNNING, PAUSED, FINISHED, STOPPED, FAILED = (
     "ready", "running", "paused", "finished", "stopped", "failed")
-
-
-def pick_device(requested: str = "auto") -> torch.device:
-    """cuda, then mps, then cpu for "auto"; a clear error when a named device is absent."""
-    if requested == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was requested but no CUDA GPU is available "
-                           "(use --device auto or cpu)")
-    if requested == "mps" and not (getattr(torch.backends, "mps", None)
-                                   and torch.backends.mps.is_available()):
-        raise RuntimeError("device mps was requested but is not available")
-    if requested not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device must be auto, cpu, cuda or mps, got {requested!r}")
-    return torch.device(requested)
-
-
-def autocast_for(device: torch.device, enabled: bool) -> ContextManager:
-    """bf16 autocast for a forward pass on CUDA when enabled; a no-op anywhere else.
-
-    bf16 has fp32's exponent range, so unlike fp16 it needs no loss scaling; the weights
-    and their gradients stay fp32. CPU and MPS get nothing, so their results never change.
-    """
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def has_native_bf16(device: torch.device) -> bool:
-    """Ampere or newer: older GPUs only emulate bf16, slower than plain fp32."""
-    return device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
-
-
-def compile_network(network: torch.nn.Module,
-                    device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A forward through torch.compile(network): the same module and parameters, so
-    state_dict, snapshots and inspection copies see exactly what eager training would.
-    It compiles lazily, on the first call (see failure_message for its errors)."""
-    # On CUDA, "reduce-overhead" replays the step as CUDA graphs: a playground network is
-    # dozens of tiny kernels whose launch cost from Python outweighs their work, and a
-    # graph launches them all at once. CPU has no graphs; the default mode fuses ops.
-    # dynamic=False: a run sees two batch shapes (the batch size and an epoch's short last
-    # batch); a graph specialised to each is faster than one with a symbolic batch size.
-    if device.type != "cuda":
-        return torch.compile(network, dynamic=False)
-    compiled = torch.compile(network, mode="reduce-overhead", dynamic=False)
-
-    def forward(images: torch.Tensor) -> torch.Tensor:
-        # Say explicitly that a new step begins rather than leave it to torch's guess: the
-        # graphs may then reuse the memory of the last step's outputs (all read by now).
-        torch.compiler.cudagraph_mark_step_begin()
-        return compiled(images)
-
-    return forward
-
-
-def is_compile_error(error: BaseException) -> bool:
-    """An error of torch.compile's (tracing, or a backend such as the C++ compiler)."""
-    dynamo = sys.modules.get("torch._dynamo.exc")  # only loaded once something compiled
-    return dynamo is not None and isinstance(error, dynamo.TorchDynamoException)
-
-
-def compile_reason(error: BaseException) -> str:
-    """The error torch.compile wraps (e.g. no C++ compiler), as one line."""
-    inner = getattr(error, "inner_exception", None) or error
-    text = str(inner).strip()
-    detail = f": {text.splitlines()[0][:200]}" if text else ""
-    return f"torch.compile failed ({type(inner).__name__}{detail})"
-
-
-@dataclass
-class StepRecord:
-    """Training metrics averaged over the steps since the previous record."""
-
-    step: int
-    epoch: float          # fractional: 1.5 is half way through the second epoch
-    loss: float
-    train_acc: float
-    lr: float
-    samples_per_s: float
-    train_seconds: float
-
-
-@dataclass
-class EvalRecord:
-    step: int
-    epoch: float
-    test_loss: float
-    test_acc: float
-    train_seconds: float
-
-
-@dataclass
-class EpochRecord:
-    epoch: int
-    train_loss: float
-    train_acc: float
-    test_acc: float
-    samples_per_s: float
-    train_seconds: float
-    seconds: float
-
-
-@dataclass
-class NormRecord:
-    """Per-layer L2 norms of the weights and of the last gradients, at one step."""
-
-    step: int
-    epoch: float
-    layers: list[int]          # top-level layer indices (spec order, auto head last)
-    weight_norms: list[float]
-    grad_norms: list[float]
-
-
-@dataclass
-class Snapshot:
-    step: int
-    epoch: float
-    state: dict[str, torch.Tensor]   # CPU copy of the state_dict
-    nbytes: int
 
 
 @dataclass
@@ -244,8 +117,7 @@ class Trainer:
         self.epoch_records: list[EpochRecord] = []
         self.norm_records: list[NormRecord] = []
         self._predictions: Dg.TestPredictions | None = None
-        self._snapshots: list[Snapshot] = []
-        self._snapshot_every = self.options.snapshot_every
+        self._snapshots = SnapshotRing(self.options.snapshot_every)
         self.time_to_target: float | None = None
         self.reset()
 
@@ -275,7 +147,7 @@ class Trainer:
             self.step_records, self.eval_records, self.epoch_records = [], [], []
             self.norm_records, self._predictions = [], None
             self._pending_steps, self._lr_scale = 0, 1.0
-            self._snapshots, self._snapshot_every = [], self.options.snapshot_every
+            self._snapshots = SnapshotRing(self.options.snapshot_every)
             self.time_to_target = None
             self._state, self._message = READY, ""
             self._take_snapshot()
@@ -382,7 +254,7 @@ class Trainer:
 
     def snapshots(self) -> list[Snapshot]:
         with self._lock:
-            return list(self._snapshots)
+            return self._snapshots.list()
 
     def latest_weights(self) -> tuple[int, dict[str, torch.Tensor]]:
         """(step, CPU copy of the current state_dict), taken between two training steps."""
@@ -511,18 +383,14 @@ class Trainer:
             labels = self.data.train_y[indices]
             if self.config.augment:
                 images = augment_batch(images, self.dataset_name, self.device_generator)
-            with autocast_for(self.device, self.mixed_precision):
-                logits = self._train_forward(images)
-                loss = F.cross_entropy(logits, labels)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            loss, correct = train_step(self.network, self.optimizer, images, labels,
+                                       forward=self._train_forward,
+                                       mixed_precision=self.mixed_precision)
             if self.scheduler is not None and self.step_count + 1 < self.total_steps:
                 self.scheduler.step()
                 self._apply_lr()
             self.step_count += 1
-        correct = (logits.detach().argmax(1) == labels).sum()
-        loss_sum = loss.detach() * len(labels)
+        loss_sum = loss * len(labels)
         for progress in (self._progress, self._epoch_progress):
             progress.loss_sum = loss_sum if progress.loss_sum is None else progress.loss_sum + loss_sum
             progress.correct = correct if progress.correct is None else progress.correct + correct
@@ -543,7 +411,7 @@ class Trainer:
                 self._record_norms()
             if self._record_steps():
                 return True
-        if step % self._snapshot_every == 0:
+        if self._snapshots.is_due(step):
             self._take_snapshot()
         in_epoch = step % self.steps_per_epoch or self.steps_per_epoch
         if in_epoch in self._eval_points:
@@ -592,40 +460,21 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = base * self._lr_scale
 
-    @torch.no_grad()
     def _evaluate(self) -> float:
-        loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device, dtype=torch.long)
         keep = self.options.keep_predictions
-        classes, probs = [], []
         # Without the model lock: nothing changes the weights (or, in eval mode, the
         # BatchNorm statistics) while this thread evaluates, so the pages' copies stay
         # consistent, and a refresh need not wait the half second a test pass can take.
-        self.network.eval()
-        try:
-            for start in range(0, self.test_size, 1000):
-                images = self.data.test_x[start:start + 1000]
-                labels = self.data.test_y[start:start + 1000]
-                with autocast_for(self.device, self.mixed_precision):
-                    logits = self.network(images).float()  # fp32 sums and probabilities
-                loss_sum += F.cross_entropy(logits, labels, reduction="sum")
-                correct += (logits.argmax(1) == labels).sum()
-                if keep:
-                    top_classes, top_probs = Dg.top_k(logits, 3)
-                    classes.append(top_classes)
-                    probs.append(top_probs)
-        finally:
-            self.network.train()
-        accuracy = float(correct) / self.test_size
-        record = EvalRecord(self.step_count, self.epoch, float(loss_sum) / self.test_size,
-                            accuracy, self.train_seconds)
+        result = evaluate(self.network, self.data.test_x, self.data.test_y,
+                          mixed_precision=self.mixed_precision, keep_top=3 if keep else 0)
+        record = EvalRecord(self.step_count, self.epoch, result.loss, result.accuracy,
+                            self.train_seconds)
         with self._lock:
             self.eval_records.append(record)
             if keep:
                 self._predictions = Dg.TestPredictions(
-                    self.step_count, self.epoch, torch.cat(classes).cpu(),
-                    torch.cat(probs).cpu())
-        return accuracy
+                    self.step_count, self.epoch, result.top_classes, result.top_probs)
+        return result.accuracy
 
     def _flush_epoch(self, force: bool = False) -> None:
         progress = self._epoch_progress
@@ -648,49 +497,12 @@ class Trainer:
             self.options.on_epoch_end(record)
 
     def _take_snapshot(self) -> None:
-        """Keep a CPU copy of the weights; thin out old ones to stay within the byte budget."""
+        """Keep a CPU copy of the weights in the snapshot ring."""
         with self._model_lock:
             state = _cpu_copy(self.network.state_dict())
-        nbytes = sum(t.numel() * t.element_size() for t in state.values())
         with self._lock:
-            if self._snapshots and self._snapshots[-1].step == self.step_count:
-                return
-            self._snapshots.append(Snapshot(self.step_count, self.epoch, state, nbytes))
-            budget = self.options.max_snapshot_bytes
-            while sum(s.nbytes for s in self._snapshots) > budget and len(self._snapshots) > 2:
-                # Drop every second one (keeping the first and last) and snapshot half as
-                # often: the ring keeps covering the whole run instead of its tail.
-                kept = self._snapshots[::2]
-                if kept[-1] is not self._snapshots[-1]:
-                    kept.append(self._snapshots[-1])
-                if len(kept) == len(self._snapshots):
-                    kept = kept[1:]
-                self._snapshots = kept
-                self._snapshot_every *= 2
-
-
-def is_out_of_memory(error: BaseException) -> bool:
-    """CUDA's own error, the host allocator's RuntimeError, or Python's MemoryError."""
-    if isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError)):
-        return True
-    text = str(error).lower()
-    return isinstance(error, RuntimeError) and (
-        "out of memory" in text or "can't allocate memory" in text)
-
-
-def failure_message(error: BaseException, device: torch.device, batch_size: int,
-                    step: int) -> str:
-    """One line for the page: why the run failed and, when there is one, what to change."""
-    if is_out_of_memory(error):
-        smaller = max(1, batch_size // 2)
-        return (f"training failed: out of memory on {device} at step {step} with batch "
-                f"size {batch_size}; try a smaller batch (e.g. {smaller}) or a smaller "
-                "network, then reset")
-    if is_compile_error(error):
-        return f"training failed at step {step}: {compile_reason(error)}; train without compile"
-    detail = str(error).splitlines()[0][:200] if str(error) else ""
-    return f"training failed at step {step}: {type(error).__name__}" + (
-        f": {detail}" if detail else "")
+            self._snapshots.add(self.step_count, self.epoch, state,
+                                self.options.max_snapshot_bytes)
 
 
 def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -706,48 +518,3 @@ def check_fits(model_spec: S.ModelSpec, input_shape: tuple[int, ...], num_classe
     if model_spec.num_classes != num_classes:
         raise S.SpecError(f"the spec has {model_spec.num_classes} classes but {dataset_name} "
                           f"has {num_classes}", where="num_classes")
-
-
-def make_optimizer(network: torch.nn.Module, config: S.TrainingConfig) -> torch.optim.Optimizer:
-    params = network.parameters()
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                               weight_decay=config.weight_decay, nesterov=config.momentum > 0)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-
-
-def make_scheduler(optimizer: torch.optim.Optimizer, config: S.TrainingConfig,
-                   total_steps: int):
-    if config.schedule != "onecycle":
-        return None
-    return torch.optim.lr_scheduler.OneCycleLR(
-        # OneCycleLR divides by the warm-up's length, pct_start * total - 1: zero for a
-        # 4-step run, so very short runs get a one-step-longer schedule (5 is the least).
-        optimizer, max_lr=config.lr, total_steps=max(total_steps, 5), pct_start=0.25,
-        cycle_momentum=config.optimizer == "sgd")
-
-
-def cpu_cores() -> int:
-    """The cores this process may run on (fewer than the machine's in a container)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, cores or 1)
-
-
-def configure_threads() -> int:
-    """Use every core for torch's intra-op work (the default can be fewer in containers)."""
-    torch.set_num_threads(cpu_cores())
-    return torch.get_num_threads()
-
-
-def lower_thread_priority(nice: int) -> None:
-    """Raise the calling thread's niceness by `nice` (Linux threads have their own); where
-    that is not possible the thread simply keeps its priority."""
-    if nice <= 0 or not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
-        return
-    try:
-        thread = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + nice)
-    except OSError:
-        pass

@@ -25,10 +25,10 @@ from playground.train import trainer as T
 from playground.ui import runs
 from playground.ui import session
 from playground.ui import timing
+from playground.ui.panels import INSPECT_PANELS as PANELS
 
 REFRESH_SECONDS = 0.5
 WATCH_SECONDS = 2.0
-from playground.ui.panels import INSPECT_PANELS as PANELS
 SOURCES = ("Test image", "Upload", "Draw")
 MAX_TILES = 256          # kernels drawn per page
 EVOLUTION_FRAMES = 10

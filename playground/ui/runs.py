@@ -24,6 +24,7 @@ import streamlit as st
 from playground.data import datasets as D
 from playground import spec as S
 from playground.train import trainer as T
+from playground.train.threads import BACKGROUND_NICE
 
 
 def _env_slots(name: str, default: int) -> int:
@@ -126,7 +127,7 @@ class RunRegistry:
     # --- runs -------------------------------------------------------------------------
     def trainer_options(self, **options) -> T.TrainerOptions:
         """Options for a trainer this registry will hold (its state changes wake the queue)."""
-        options.setdefault("thread_nice", T.BACKGROUND_NICE)
+        options.setdefault("thread_nice", BACKGROUND_NICE)
         return T.TrainerOptions(on_state_change=lambda state: self._wake.set(), **options)
 
     def next_number(self, owner: str) -> int:

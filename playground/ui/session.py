@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Callable, TypeVar
 
 import streamlit as st
-import torch
 
 from playground import spec as S
 from playground.presets import DEFAULT_PRESET, load_preset
@@ -45,18 +44,6 @@ def visible_panels(panels: tuple[str, ...]) -> list[str]:
     training = current_spec().training
     hidden = set(training.hidden_panels or []) if training else set()
     return [panel for panel in panels if panel not in hidden]
-
-
-def use_one_thread_for_page_work() -> None:
-    """Torch work done while a page runs (inspection forward passes, lessons) uses one
-    intra-op thread; training runs pin every core in their own thread.
-
-    Each thread that runs torch ops on several threads starts an OpenMP team of its own.
-    With a page's team alive next to a training run's, the process has more OpenMP threads
-    than cores and libgomp stops spinning between parallel regions, which slowed training
-    by a third and small page computations by 10x or more on 2 busy cores (BENCHMARKS.md).
-    """
-    torch.set_num_threads(1)
 
 
 def cached(name: str, version: object, compute: Callable[[], T]) -> T:

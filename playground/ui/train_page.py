@@ -16,9 +16,11 @@ from playground.analysis import diagnostics as Dg
 from playground.figures import training as figures
 from playground import spec as S
 from playground.train import trainer as T
+from playground.train.device import pick_device
 from playground.data.augment import augment_batch
 from playground.data.datasets import DATASET_NAMES, KNOWN_SHAPES, DataError
 from playground.presets import load_preset, preset_names
+from playground.ui.panels import TRAIN_PANELS as PANELS
 from playground.ui import runs
 from playground.ui import session
 from playground.ui import timing
@@ -27,8 +29,6 @@ REFRESH_SECONDS = 0.5      # live panels while training
 HEARTBEAT_SECONDS = 20.0   # "this page is still open" while nothing changes
 GALLERY_SIZE = 24
 DEAD_FILTER_IMAGES = 256
-from playground.ui.panels import TRAIN_PANELS as PANELS
-OPTIMIZER_NAMES = {"sgd": "SGD + momentum", "adam": "Adam", "adamw": "AdamW"}
 SCHEDULE_NAMES = {"constant": "constant", "onecycle": "one-cycle"}
 DEVICES = ("auto", "cpu", "cuda")
 SETTINGS_KEY = "settings-open"
@@ -43,7 +43,7 @@ def render() -> None:
     label = "Settings"
     if run is not None:
         config = run.trainer.config
-        label = (f"Settings: {config.dataset}, {OPTIMIZER_NAMES[config.optimizer]} lr "
+        label = (f"Settings: {config.dataset}, {S.OPTIMIZER_LABELS[config.optimizer]} lr "
                  f"{run.trainer.current_lr:.2g}, batch {config.batch_size}, "
                  f"{config.epochs} epochs, {SCHEDULE_NAMES[config.schedule]} schedule, seed "
                  f"{config.seed}{', augmentation' if config.augment else ''} "
@@ -95,9 +95,9 @@ def _settings_form(run: runs.Run | None) -> dict:
     dataset = top[1].selectbox("Dataset", DATASET_NAMES, disabled=locked,
                                index=DATASET_NAMES.index(default_dataset),
                                key=f"dataset-{suffix}")
-    optimizer = top[2].selectbox("Optimizer", tuple(OPTIMIZER_NAMES), disabled=locked,
-                                 index=tuple(OPTIMIZER_NAMES).index(config.optimizer),
-                                 format_func=OPTIMIZER_NAMES.get, key=f"optimizer-{suffix}")
+    optimizer = top[2].selectbox("Optimizer", tuple(S.OPTIMIZER_LABELS), disabled=locked,
+                                 index=tuple(S.OPTIMIZER_LABELS).index(config.optimizer),
+                                 format_func=S.OPTIMIZER_LABELS.get, key=f"optimizer-{suffix}")
     lr = top[3].number_input("Learning rate", 1e-5, 10.0, float(config.lr), format="%g",
                              key=f"lr-{suffix}", on_change=_change_lr, args=(f"lr-{suffix}",),
                              help="Can be changed while training runs")
@@ -133,7 +133,7 @@ def _device_in_use(run: runs.Run | None, requested: str) -> str:
     if run is not None:
         return str(run.trainer.device)
     try:
-        return str(T.pick_device(requested))
+        return str(pick_device(requested))
     except (RuntimeError, ValueError):
         return "none: no CUDA GPU here"
 
@@ -554,7 +554,7 @@ def _summary_row(summary: runs.RunSummary, note: str) -> dict:
     config = summary.config
     return {"run": f"#{summary.number} {note}".strip(), "network": summary.spec.name,
             "layers": _outline(summary.spec), "dataset": config.dataset,
-            "optimizer": OPTIMIZER_NAMES[config.optimizer], "lr": f"{config.lr:g}",
+            "optimizer": S.OPTIMIZER_LABELS[config.optimizer], "lr": f"{config.lr:g}",
             "batch": config.batch_size, "augment": "yes" if config.augment else "no",
             "steps": summary.steps[-1].step if summary.steps else 0,
             "test accuracy": f"{summary.test_acc:.1%}" if summary.test_acc is not None

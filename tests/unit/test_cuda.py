@@ -13,6 +13,7 @@ import torch
 from playground.bench import benchmark as B
 from playground import spec as S
 from playground.train import trainer as T
+from playground.train.device import autocast_for, has_native_bf16
 from tests.unit.test_train import SMALL_NET, make_trainer, synthetic
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -31,7 +32,7 @@ def test_dataset_to_cuda_is_a_complete_copy():
 
 def test_autocast_runs_the_forward_in_bf16():
     layer = torch.nn.Linear(4, 3).to(CUDA)
-    with T.autocast_for(CUDA, True):
+    with autocast_for(CUDA, True):
         output = layer(torch.randn(2, 4, device=CUDA))
     assert output.dtype == torch.bfloat16 and layer.weight.dtype == torch.float32
 
@@ -39,7 +40,7 @@ def test_autocast_runs_the_forward_in_bf16():
 def test_trainer_on_cuda_learns_with_fp32_weights():
     trainer = make_trainer(options={"device": "cuda"})
     assert torch.backends.cudnn.benchmark
-    assert trainer.mixed_precision == T.has_native_bf16(CUDA)
+    assert trainer.mixed_precision == has_native_bf16(CUDA)
     trainer.run()
     assert trainer.state == T.FINISHED, trainer.message
     assert trainer.eval_records[-1].test_acc > 0.9

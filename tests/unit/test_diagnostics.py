@@ -11,17 +11,18 @@ from torch import nn
 from playground.analysis import diagnostics as Dg
 from playground import spec as S
 from playground.train import trainer as T
+from playground.train.records import EpochRecord, EvalRecord, StepRecord
 from playground.model.build import build_model
 from tests.unit.test_train import SMALL_NET, make_trainer, synthetic, wait_for
 
 
 def step(n, loss, acc=0.5, epoch=None):
-    return T.StepRecord(step=n, epoch=epoch if epoch is not None else n / 100, loss=loss,
+    return StepRecord(step=n, epoch=epoch if epoch is not None else n / 100, loss=loss,
                         train_acc=acc, lr=0.1, samples_per_s=1000.0, train_seconds=n / 100)
 
 
 def evaluation(n, loss, acc):
-    return T.EvalRecord(step=n, epoch=n / 100, test_loss=loss, test_acc=acc,
+    return EvalRecord(step=n, epoch=n / 100, test_loss=loss, test_acc=acc,
                         train_seconds=n / 100)
 
 
@@ -124,12 +125,12 @@ def test_advice_learning_rate_too_high_on_a_jumpy_curve():
 def test_advice_is_quiet_on_healthy_training():
     records = [step(10 * i, 2.3 * 0.7 ** i, acc=min(0.99, 0.3 + 0.08 * i)) for i in range(12)]
     evals = [evaluation(40, 0.5, 0.85), evaluation(80, 0.3, 0.92), evaluation(120, 0.25, 0.95)]
-    epochs = [T.EpochRecord(1, 0.3, 0.93, 0.95, 1000.0, 1.0, 1.2)]
+    epochs = [EpochRecord(1, 0.3, 0.93, 0.95, 1000.0, 1.0, 1.2)]
     assert Dg.training_advice(records, evals, epochs) == []
 
 
 def test_advice_overfitting_from_the_accuracy_gap_and_the_test_loss():
-    epochs = [T.EpochRecord(5, 0.01, 0.99, 0.80, 1000.0, 1.0, 1.2)]
+    epochs = [EpochRecord(5, 0.01, 0.99, 0.80, 1000.0, 1.0, 1.2)]
     advice = Dg.training_advice([], [], epochs)
     assert titles(advice) == ["Overfitting"] and "99.0%" in advice[0].text
     evals = [evaluation(100, 0.5, 0.8), evaluation(200, 0.3, 0.9), evaluation(300, 0.45, 0.9)]

@@ -20,6 +20,7 @@ from playground.data import datasets as D
 from playground.model import build as M
 from playground import spec as S
 from playground.train import trainer as T
+from playground.train.threads import cpu_cores
 
 PRESET = Path(__file__).resolve().parents[2] / "assets" / "presets" / "mnist_fast.json"
 TRAIN_SIZE, BATCH, EPOCHS, LOG_EVERY, SEED = 600, 64, 2, 5, 11
@@ -139,7 +140,7 @@ def test_trainer_thread_keeps_its_thread_count(dataset):
     finally:
         torch.set_num_threads(before)
         trainer.stop()
-    assert seen == [T.cpu_cores(), T.cpu_cores()]
+    assert seen == [cpu_cores(), cpu_cores()]
 
 
 def test_a_background_run_yields_the_cpu_to_pages(dataset):

@@ -1,13 +1,11 @@
 """The trainer: commands from other threads, reproducibility, snapshots, failures."""
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import shutil
 import threading
 import time
-import warnings
 
 import pytest
 import torch
@@ -190,14 +188,6 @@ def test_dataset_that_does_not_fit_is_refused():
         T.Trainer(spec, synthetic(), S.TrainingConfig(), T.TrainerOptions(device="cpu"))
 
 
-def test_missing_cuda_is_a_clear_error():
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
-    with pytest.raises(RuntimeError, match="no CUDA GPU"):
-        T.pick_device("cuda")
-    assert T.pick_device("auto").type in ("cpu", "mps")
-
-
 @needs_data
 def test_augmented_training_on_real_mnist_subset():
     from playground.presets import load_preset
@@ -247,19 +237,6 @@ def test_busy_while_stepping_and_remaining_time():
     assert trainer.remaining_seconds() > 0
     trainer.stop()
     assert not trainer.busy
-
-
-def test_autocast_only_for_cuda():
-    """The choice of context needs no GPU: it is made from the device object alone."""
-    for device, enabled in (("cpu", True), ("mps", True), ("cuda", False)):
-        context = T.autocast_for(torch.device(device), enabled)
-        assert isinstance(context, contextlib.nullcontext), device
-    with warnings.catch_warnings():  # without a GPU torch warns that it would disable it
-        warnings.simplefilter("ignore")
-        context = T.autocast_for(torch.device("cuda"), enabled=True)
-    assert isinstance(context, torch.autocast)
-    assert context.device == "cuda" and context.fast_dtype == torch.bfloat16
-    assert not T.has_native_bf16(torch.device("cpu"))
 
 
 def test_mixed_precision_changes_nothing_on_cpu():

@@ -12,7 +12,6 @@ from playground.data.datasets import DATASET_NAMES, KNOWN_SHAPES
 from playground.ui.build import state
 from playground.ui.panels import INSPECT_PANELS, TRAIN_PANELS
 
-OPTIMIZERS = {"sgd": "SGD + momentum", "adam": "Adam", "adamw": "AdamW"}
 AXIS_LABELS = {"C": "Input channels", "H": "Height", "W": "Width"}
 
 
@@ -68,8 +67,8 @@ def _network_fields(model_spec: S.ModelSpec) -> None:
 def _training_fields(config: S.TrainingConfig) -> None:
     row = st.columns(5)
     _choice(row[0], "Dataset", "dataset", DATASET_NAMES, config.dataset)
-    _choice(row[1], "Optimizer", "optimizer", tuple(OPTIMIZERS), config.optimizer,
-            OPTIMIZERS.get)
+    _choice(row[1], "Optimizer", "optimizer", tuple(S.OPTIMIZER_LABELS), config.optimizer,
+            S.OPTIMIZER_LABELS.get)
     _number(row[2], "Learning rate", "lr", config.lr, 1e-5, 10.0)
     _number(row[3], "Momentum (SGD)", "momentum", config.momentum, 0.0, 0.99)
     _number(row[4], "Weight decay", "weight_decay", config.weight_decay, 0.0, 1.0)

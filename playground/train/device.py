@@ -1,0 +1,104 @@
+"""Where a run computes: the device, bf16 autocast, torch.compile, and what a failure means."""
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Callable, ContextManager
+
+import torch
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """cuda, then mps, then cpu for "auto"; a clear error when a named device is absent."""
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was requested but no CUDA GPU is available "
+                           "(use --device auto or cpu)")
+    if requested == "mps" and not (getattr(torch.backends, "mps", None)
+                                   and torch.backends.mps.is_available()):
+        raise RuntimeError("device mps was requested but is not available")
+    if requested not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device must be auto, cpu, cuda or mps, got {requested!r}")
+    return torch.device(requested)
+
+
+def autocast_for(device: torch.device, enabled: bool) -> ContextManager:
+    """bf16 autocast for a forward pass on CUDA when enabled; a no-op anywhere else.
+
+    bf16 has fp32's exponent range, so unlike fp16 it needs no loss scaling; the weights
+    and their gradients stay fp32. CPU and MPS get nothing, so their results never change.
+    """
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def has_native_bf16(device: torch.device) -> bool:
+    """Ampere or newer: older GPUs only emulate bf16, slower than plain fp32."""
+    return device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+
+
+def compile_network(network: torch.nn.Module,
+                    device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A forward through torch.compile(network): the same module and parameters, so
+    state_dict, snapshots and inspection copies see exactly what eager training would.
+    It compiles lazily, on the first call (see failure_message for its errors)."""
+    # On CUDA, "reduce-overhead" replays the step as CUDA graphs: a playground network is
+    # dozens of tiny kernels whose launch cost from Python outweighs their work, and a
+    # graph launches them all at once. CPU has no graphs; the default mode fuses ops.
+    # dynamic=False: a run sees two batch shapes (the batch size and an epoch's short last
+    # batch); a graph specialised to each is faster than one with a symbolic batch size.
+    if device.type != "cuda":
+        return torch.compile(network, dynamic=False)
+    compiled = torch.compile(network, mode="reduce-overhead", dynamic=False)
+
+    def forward(images: torch.Tensor) -> torch.Tensor:
+        # Say explicitly that a new step begins rather than leave it to torch's guess: the
+        # graphs may then reuse the memory of the last step's outputs (all read by now).
+        torch.compiler.cudagraph_mark_step_begin()
+        return compiled(images)
+
+    return forward
+
+
+def is_compile_error(error: BaseException) -> bool:
+    """An error of torch.compile's (tracing, or a backend such as the C++ compiler)."""
+    dynamo = sys.modules.get("torch._dynamo.exc")  # only loaded once something compiled
+    return dynamo is not None and isinstance(error, dynamo.TorchDynamoException)
+
+
+def compile_reason(error: BaseException) -> str:
+    """The error torch.compile wraps (e.g. no C++ compiler), as one line."""
+    inner = getattr(error, "inner_exception", None) or error
+    text = str(inner).strip()
+    detail = f": {text.splitlines()[0][:200]}" if text else ""
+    return f"torch.compile failed ({type(inner).__name__}{detail})"
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """CUDA's own error, the host allocator's RuntimeError, or Python's MemoryError."""
+    if isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text)
+
+
+def failure_message(error: BaseException, device: torch.device, batch_size: int,
+                    step: int) -> str:
+    """One line for the page: why the run failed and, when there is one, what to change."""
+    if is_out_of_memory(error):
+        smaller = max(1, batch_size // 2)
+        return (f"training failed: out of memory on {device} at step {step} with batch "
+                f"size {batch_size}; try a smaller batch (e.g. {smaller}) or a smaller "
+                "network, then reset")
+    if is_compile_error(error):
+        return f"training failed at step {step}: {compile_reason(error)}; train without compile"
+    detail = str(error).splitlines()[0][:200] if str(error) else ""
+    return f"training failed at step {step}: {type(error).__name__}" + (
+        f": {detail}" if detail else "")

@@ -1,0 +1,81 @@
+"""One training step and one evaluation pass: the arithmetic every trained network shares,
+whether the Trainer runs it or a lesson trains a small network itself."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from playground.analysis import diagnostics as Dg
+from playground.train.device import autocast_for
+
+
+def train_step(network: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               images: torch.Tensor, labels: torch.Tensor, *,
+               forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+               mixed_precision: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on a batch: (mean loss, number of correct predictions), both
+    detached tensors on the batch's device, so a caller syncs with the host only when it
+    reads them. `forward` replaces `network`'s own (e.g. a compiled one); with
+    `mixed_precision` the forward pass runs under bf16 autocast on CUDA."""
+    with autocast_for(images.device, mixed_precision):
+        logits = (forward or network)(images)
+        loss = F.cross_entropy(logits, labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), (logits.detach().argmax(1) == labels).sum()
+
+
+@dataclass
+class Evaluation:
+    """Summed loss and correct predictions over `count` images; with keep_top, each
+    image's top classes and their probabilities (CPU tensors, count x keep_top)."""
+
+    loss_sum: float
+    correct: int
+    count: int
+    top_classes: torch.Tensor | None = None
+    top_probs: torch.Tensor | None = None
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / self.count
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.count
+
+
+@torch.no_grad()
+def evaluate(network: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
+             chunk: int = 1000, mixed_precision: bool = False, keep_top: int = 0) -> Evaluation:
+    """Loss and accuracy of `network` in eval mode, `chunk` images per forward pass; the
+    network is back in its previous mode afterwards, even when the pass fails."""
+    device = images.device
+    was_training = network.training
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    classes, probs = [], []
+    network.eval()
+    try:
+        for start in range(0, len(labels), chunk):
+            batch = images[start:start + chunk]
+            batch_labels = labels[start:start + chunk]
+            with autocast_for(device, mixed_precision):
+                logits = network(batch).float()  # fp32 sums and probabilities
+            loss_sum += F.cross_entropy(logits, batch_labels, reduction="sum")
+            correct += (logits.argmax(1) == batch_labels).sum()
+            if keep_top:
+                top_classes, top_probs = Dg.top_k(logits, keep_top)
+                classes.append(top_classes)
+                probs.append(top_probs)
+    finally:
+        network.train(was_training)
+    evaluation = Evaluation(float(loss_sum), int(correct), len(labels))
+    if keep_top:
+        evaluation.top_classes = torch.cat(classes).cpu()
+        evaluation.top_probs = torch.cat(probs).cpu()
+    return evaluation
