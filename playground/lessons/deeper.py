@@ -1,4 +1,4 @@
-"""Going deeper: why plain deep stacks degrade and how residual blocks help (Learn page).
+"""Going deeper: why plain deep stacks degrade and how residual blocks help.
 
 The networks are built from specs like every other network of the playground; parameter
 counts and shapes come from `model.analyze`, gradient norms from autograd on a short,
@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from playground.data import datasets as D
-from playground.model import build as M
 from playground import spec as S
-from playground.lessons.basics import latex_int
+from playground.data import datasets as D
+from playground.lessons.latex import latex_int
+from playground.model import build as M
 
 INPUT = [1, 28, 28]
 STEM_LAYERS = 3        # conv (stride 2) + ReLU + max pool: 28x28 -> 7x7 keeps it fast

@@ -7,9 +7,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground import spec as S
-from playground.ui.learn.page import LESSONS, PARTS
+from playground.lessons import LESSONS
+from playground.ui.learn.page import PARTS
 from playground.ui.learn.widgets import BUILD_LABEL
 
+LABELS = tuple(lesson.label for lesson in LESSONS)   # the menu, in order
 TIMEOUT = 180   # the deep-stack experiment trains two networks (seconds; more under load)
 
 
@@ -45,7 +47,7 @@ def app() -> AppTest:
 
 
 def open_lesson(at: AppTest, number: int) -> AppTest:
-    title = LESSONS[number - 1]
+    title = LABELS[number - 1]
     part, key = next((name, key) for name, (lessons, key) in PARTS.items() if title in lessons)
     at.segmented_control(key="learn_part").set_value(part).run()
     at.radio(key=key).set_value(title).run()
@@ -54,12 +56,12 @@ def open_lesson(at: AppTest, number: int) -> AppTest:
     return at
 
 
-# Part 2's lessons: tests/test_learn_part2_page.py
+# The second part's lessons: tests/pages/test_learn_training_and_limits_page.py
 @pytest.mark.parametrize("number", range(1, len(next(iter(PARTS.values()))[0]) + 1))
 def test_every_lesson_renders_with_charts_formulas_and_build_button(app, number):
     at = open_lesson(app, number)
-    assert at.get("plotly_chart"), LESSONS[number - 1]
-    assert at.latex, LESSONS[number - 1]
+    assert at.get("plotly_chart"), LABELS[number - 1]
+    assert at.latex, LABELS[number - 1]
     assert any(b.label == BUILD_LABEL for b in at.button)
 
 
@@ -191,7 +193,7 @@ def test_lesson4_formulas_follow_the_widgets(app):
 
 
 def deeper_lesson(at: AppTest) -> AppTest:
-    number = next(i for i, name in enumerate(LESSONS, 1) if "Going deeper" in name)
+    number = next(i for i, name in enumerate(LABELS, 1) if "Going deeper" in name)
     return open_lesson(at, number)
 
 
@@ -260,3 +262,9 @@ def test_lesson1_play_button_moves_the_kernel_and_pauses():
     at.run()
     assert at.button(key="learn_c_play").label == "Play"
     assert any(t.startswith("Step 25 of 25") for t in chart_titles(at))
+
+
+def test_every_registered_lesson_has_a_renderer():
+    from playground.ui.learn.page import RENDERERS
+
+    assert set(RENDERERS) == {lesson.slug for lesson in LESSONS}

@@ -1,15 +1,20 @@
-"""Widgets every lesson uses: a chart, and a button that opens a network on another page."""
+"""Widgets the lessons share: a chart, a kernel editor, and buttons that open a network on
+another page."""
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 from playground import spec as S
+from playground.lessons.kernels import KERNEL_PRESETS, kernel_preset
 from playground.ui import session
 
 BUILD_LABEL = "Open this network on the Build page"
 
 
 def chart(figure) -> None:
+    """A plotly figure across the page's width, without plotly's toolbar."""
     st.plotly_chart(figure, width="stretch", config={"displayModeBar": False})
 
 
@@ -37,3 +42,14 @@ def open_on_build(layers: list[dict], name: str, description: str, key: str,
         "version": 1, "name": name, "description": description,
         "input": list(input_shape), "num_classes": 10, "layers": layers,
         "training": {"dataset": dataset, "epochs": 1}}), BUILD_LABEL, key, page="build")
+
+
+def kernel_editor(default: str, key: str, presets: tuple[str, ...] | None = None) -> np.ndarray:
+    """A preset picker and the 3x3 kernel as an editable table (reset by the picker)."""
+    names = presets or tuple(KERNEL_PRESETS)
+    preset = st.selectbox("Kernel", names, index=names.index(default), key=f"{key}_preset")
+    table = pd.DataFrame(np.round(kernel_preset(preset), 3),
+                         columns=[f"c{c}" for c in range(3)])
+    edited = st.data_editor(table, key=f"{key}_grid_{preset}", hide_index=True,
+                            width="stretch")
+    return edited.to_numpy(dtype=np.float64)

@@ -1,18 +1,20 @@
-"""The Learn page's part 2 through AppTest: every lesson renders, its key widgets change it."""
+"""The Learn page's second part (training, other convolutions, limits) through AppTest:
+every lesson renders, its key widgets change it."""
 from __future__ import annotations
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from playground.ui.learn import more as learn_part2
-from playground.ui.learn.page import LESSONS, PARTS
+from playground.lessons import LESSONS, TRAINING_AND_LIMITS, lesson
+from playground.lessons import invariance as invariance_numbers
+from playground.ui.learn import invariance
+from playground.ui.learn.page import PARTS
 from playground.ui.learn.widgets import BUILD_LABEL
 
 from tests.pages.test_learn_page import chart_titles, latex, text
 
 TIMEOUT = 120
-PART_TWO = next(name for name, (lessons, _) in PARTS.items() if learn_part2.LESSONS[0] in lessons)
-PART_TWO_LESSONS = PARTS[PART_TWO][0]
+PART_LESSONS = PARTS[TRAINING_AND_LIMITS][0]
 
 
 def _page() -> None:
@@ -26,7 +28,7 @@ def app() -> AppTest:
     at = AppTest.from_function(_page, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
-    at.segmented_control(key="learn_part").set_value(PART_TWO).run()
+    at.segmented_control(key="learn_part").set_value(TRAINING_AND_LIMITS).run()
     assert not at.exception, at.exception
     return at
 
@@ -37,15 +39,15 @@ def open_lesson(at: AppTest, title: str) -> AppTest:
     return at
 
 
-def test_part_one_keeps_its_key_and_lessons():
+def test_first_part_keeps_its_key_and_lessons():
     at = AppTest.from_function(_page, default_timeout=TIMEOUT)
     at.run()
-    assert at.radio(key="learn_lesson").options == list(LESSONS[:9])
+    assert at.radio(key="learn_lesson").options == [l.label for l in LESSONS[:9]]
     assert at.header[0].value == "Convolution step by step"
 
 
-@pytest.mark.parametrize("title", PART_TWO_LESSONS)
-def test_every_part_two_lesson_renders_with_charts_formulas_and_build_button(app, title):
+@pytest.mark.parametrize("title", PART_LESSONS)
+def test_every_lesson_of_the_part_renders_with_charts_formulas_and_build_button(app, title):
     at = open_lesson(app, title)
     assert at.header[0].value
     assert at.get("plotly_chart"), title
@@ -54,7 +56,7 @@ def test_every_part_two_lesson_renders_with_charts_formulas_and_build_button(app
 
 
 def test_signals_kernel_and_time_change_the_formula(app):
-    at = open_lesson(app, learn_part2.LESSONS[0])
+    at = open_lesson(app, lesson("signals").label)
     assert "symmetric, so the flip changes nothing" in text(at)
     before = latex(at)
     at.slider(key="learn2_s_t").set_value(10).run()
@@ -68,7 +70,7 @@ def test_signals_kernel_and_time_change_the_formula(app):
 
 
 def test_backward_digit_and_window_change_the_gradients(app):
-    at = open_lesson(app, learn_part2.LESSONS[1])
+    at = open_lesson(app, lesson("backward").label)
     assert r"\max|\text{rule} - \text{autograd}| = 0" in latex(at)
     loss = next(m.value for m in at.metric if m.label == "cross-entropy loss")
     at.selectbox(key="learn2_b_digit").set_value(7).run()
@@ -82,7 +84,7 @@ def test_backward_digit_and_window_change_the_gradients(app):
 
 
 def test_transposed_sizes_checkerboard_and_dilation(app):
-    at = open_lesson(app, learn_part2.LESSONS[2])
+    at = open_lesson(app, lesson("transposed").label)
     assert r"(3 - 1)\cdot2 - 2\cdot0 + 3 = 7" in latex(at)
     assert "**Uneven:**" in text(at)
     at.slider(key="learn2_t_k").set_value(4).run()
@@ -98,10 +100,10 @@ def test_transposed_sizes_checkerboard_and_dilation(app):
 
 
 def test_rotation_lesson_trains_on_demand(app, monkeypatch):
-    monkeypatch.setattr(learn_part2, "TRAIN_COUNT", 640)
-    monkeypatch.setattr(learn_part2, "EPOCHS", 1)
-    monkeypatch.setattr(learn_part2.P, "CURVE_DIGITS", 100)
-    at = open_lesson(app, learn_part2.LESSONS[3])
+    monkeypatch.setattr(invariance, "TRAIN_COUNT", 640)
+    monkeypatch.setattr(invariance, "EPOCHS", 1)
+    monkeypatch.setattr(invariance_numbers, "CURVE_DIGITS", 100)
+    at = open_lesson(app, lesson("invariance").label)
     before = latex(at)
     at.slider(key="learn2_r_angle").set_value(90).run()
     assert latex(at) != before
@@ -118,7 +120,7 @@ def test_rotation_lesson_trains_on_demand(app, monkeypatch):
 
 
 def test_dice_faces_and_sum_change_the_distribution(app):
-    at = open_lesson(app, learn_part2.LESSONS[4])
+    at = open_lesson(app, lesson("dice").label)
     assert r"\frac{6}{36} = \frac{1}{6}" in latex(at)
     assert "36 equally likely outcomes" in text(at)
     at.slider(key="learn2_d_z").set_value(3).run()
@@ -129,11 +131,11 @@ def test_dice_faces_and_sum_change_the_distribution(app):
     assert "64 equally likely outcomes" in text(at)
 
 
-def test_part_two_build_button_opens_the_backward_network():
+def test_backward_build_button_opens_the_backward_network():
     at = AppTest.from_function(_page, default_timeout=TIMEOUT)
     at.run()
-    at.segmented_control(key="learn_part").set_value(PART_TWO).run()
-    open_lesson(at, learn_part2.LESSONS[1])
+    at.segmented_control(key="learn_part").set_value(TRAINING_AND_LIMITS).run()
+    open_lesson(at, lesson("backward").label)
     next(b for b in at.button if b.label == BUILD_LABEL).click().run()
     spec = at.session_state["spec"]
     assert spec.name == "Lesson 11: backward pass"
