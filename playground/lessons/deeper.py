@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from playground import spec as S
 from playground.data import datasets as D
 from playground.lessons.latex import latex_int
 from playground.model import build as M
+from playground.train.step import evaluate, train_step
 
 INPUT = [1, 28, 28]
 STEM_LAYERS = 3        # conv (stride 2) + ReLU + max pool: 28x28 -> 7x7 keeps it fast
@@ -121,17 +121,14 @@ def train_briefly(model_spec: S.ModelSpec, dataset: D.Dataset, steps: int, batch
     losses, norm_steps, norms = [], [], []
     for step in range(1, steps + 1):
         batch = torch.randint(0, len(dataset.train_y), (batch_size,), generator=batches)
-        loss = F.cross_entropy(network(dataset.train_x[batch]), dataset.train_y[batch])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss, _ = train_step(network, optimizer, dataset.train_x[batch], dataset.train_y[batch])
         if step == 1 or step % record_every == 0 or step == steps:
+            # The optimizer step leaves the gradients in place until the next step.
             norm_steps.append(step)
             norms.append([float(conv.weight.grad.norm()) for conv in convs])
-        optimizer.step()
-        losses.append(float(loss.detach()))
+        losses.append(float(loss))
     network.eval()
-    with torch.no_grad():
-        accuracy = float((network(dataset.test_x).argmax(1) == dataset.test_y).double().mean())
+    accuracy = evaluate(network, dataset.test_x, dataset.test_y).accuracy
     return DepthRun(model_spec, losses, norm_steps, np.array(norms), accuracy,
                     analysis.total_params)
 

@@ -15,6 +15,7 @@ from playground import spec as S
 from playground.data.mnist_subset import load_mnist_subset
 from playground.lessons.tensors import float64_tensor
 from playground.model import build as M
+from playground.train.step import train_step
 
 
 def shift(image: np.ndarray, dx: int, dy: int = 0) -> np.ndarray:
@@ -128,10 +129,7 @@ def model_shift_experiment(pool: int, max_shift: int = 4, epochs: int = 2,
             batch = train[start:start + 64]
             inputs = images[batch] if augment is None else augment(images[batch],
                                                                    augment_generator)
-            loss = F.cross_entropy(network(inputs), labels[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            train_step(network, optimizer, inputs, labels[batch])
     network.eval()
     result = ModelShift(pool, [], [], [], [], network, test)
     features = network[:-1]      # everything before the final linear layer
