@@ -587,7 +587,7 @@ def _fmt(value: float | None, spec: str = ",.0f", suffix: str = "") -> str:
 def to_markdown(report: BenchReport, command: str, machine: dict[str, str] | None = None) -> str:
     machine = machine or machine_info()
     lines = ["## Training benchmark", "",
-             "Measured with `python -m playground bench` (playground/bench.py), all parts in "
+             "Measured with `python -m playground bench` (playground/bench/benchmark.py), all parts in "
              "one process on the same spec and data. Figures are printed, not asserted; the "
              "machine may have been shared with other processes while it ran, so treat "
              "single runs as indicative.", "",
