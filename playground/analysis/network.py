@@ -21,6 +21,7 @@ from playground import spec as S
 from playground.analysis import spectra
 from playground.model.blocks import ResidualBlock
 from playground.model.build import Analysis, LayerInfo, build_model
+from playground.model.geometry import Window
 
 # Spec layer type of each top-level module class (global_avgpool is a Sequential).
 _TYPE_OF_MODULE: list[tuple[type[nn.Module], str]] = [
@@ -105,7 +106,7 @@ class ConvUnit:
     out_channels: int
     kernel_size: int
     stride: int
-    windows: tuple[tuple[int, int, int, int], ...]
+    windows: tuple[Window, ...]
 
     @property
     def weight_key(self) -> str:
@@ -128,9 +129,9 @@ class ConvUnit:
         return f"layer {self.layer_index} residual · {role} ({shape})"
 
 
-def _conv_window(conv: nn.Conv2d) -> tuple[int, int, int, int]:
-    return (_single(conv.kernel_size), _single(conv.stride), _single(conv.padding),
-            _single(conv.dilation))
+def _conv_window(conv: nn.Conv2d) -> Window:
+    return Window(_single(conv.kernel_size), _single(conv.stride), _single(conv.padding),
+                  _single(conv.dilation))
 
 
 def conv_units(network: nn.Module) -> list[ConvUnit]:
@@ -404,23 +405,7 @@ def kernel_spectra(network: nn.Module, index: int, size: int = 32,
     return spectra.spectra(weights, size, db).numpy()
 
 
-
 # --- receptive windows --------------------------------------------------------------------
-
-def _windows(layer: S.Layer) -> list[tuple[int, int, int, int]]:
-    """(kernel, stride, padding, dilation) of the sliding windows a spec layer applies, in
-    order; mirrors model.receptive_step (1x1 convs are included: they add nothing)."""
-    kind = layer.TYPE
-    if kind == "conv":
-        return [(layer.kernel_size, layer.stride, layer.padding, layer.dilation)]
-    if kind in ("maxpool", "avgpool"):
-        return [(layer.kernel_size, layer.stride or layer.kernel_size, layer.padding, 1)]
-    if kind == "residual":
-        if layer.bottleneck_width is None:
-            return [(3, layer.stride, 1, 1), (3, 1, 1, 1)]
-        return [(1, 1, 0, 1), (3, layer.stride, 1, 1), (1, 1, 0, 1)]
-    return []  # element-wise layers keep the window
-
 
 def receptive_window(infos: list[LayerInfo], index: int, row: int, col: int,
                      unit: ConvUnit | None = None) -> tuple[int, int, int, int]:
@@ -436,7 +421,7 @@ def receptive_window(infos: list[LayerInfo], index: int, row: int, col: int,
         raise ValueError(f"layer {index} ({info.type}) has a flat output: no pixel position")
     if unit is not None and unit.layer_index != index:
         raise ValueError(f"{unit.label} is not part of layer {index}")
-    layers = [list(_windows(earlier.layer)) for earlier in infos[:index + 1]]
+    layers = [list(earlier.windows) for earlier in infos[:index + 1]]
     if unit is not None:
         layers[-1] = list(unit.windows)
     top, bottom, left, right = row, row, col, col

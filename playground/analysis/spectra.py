@@ -1,7 +1,11 @@
 """Frequency views of kernels and images: 2-D FFT magnitudes, radial profiles, band and
 orientation labels, and circular filtering for the convolution theorem (arrays in and out).
+`frequency_view`, `reference_views` and `theorem_view` compute everything the frequency
+figures draw, so the builders only draw.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -169,3 +173,75 @@ def centred_magnitude(image2d: np.ndarray, db: bool = False) -> np.ndarray:
     """|fft2| of an image with DC in the centre, linear or in dB."""
     magnitude = np.abs(np.fft.fftshift(np.fft.fft2(np.asarray(image2d, dtype=np.float64))))
     return 20 * np.log10(magnitude + DB_EPS) if db else magnitude
+
+
+# --- what the frequency figures draw ------------------------------------------------------
+
+DB_RANGE = 60          # a kernel's dB view shows this much below its peak, not -160 dB zeros
+THEOREM_DB_RANGE = 80  # the convolution theorem's dB views (image spectra reach lower)
+
+
+@dataclass(frozen=True)
+class FrequencyView:
+    """One kernel in frequency: its zero-padded centred spectrum, the spectrum's radial
+    profile, and its character (`kernel_character`), linear or in dB."""
+
+    kernel: np.ndarray        # [k, k] float64
+    spectrum: np.ndarray      # [size, size], DC in the centre; dB floored at DB_RANGE
+    frequencies: np.ndarray   # [size] cycles/pixel of each row and column of `spectrum`
+    radii: np.ndarray         # cycles/pixel, 0 to 0.5
+    profile: np.ndarray       # mean of the spectrum on each ring (in dB when db)
+    db: bool
+    label: str
+    angle: float | None       # degrees, for an orientation-selective kernel
+    bands: tuple[float, float] = (LOW_BAND, HIGH_BAND)  # the label's band edges
+
+    @property
+    def unit(self) -> str:
+        return "dB" if self.db else "|H|"
+
+
+def frequency_view(kernel2d: np.ndarray, db: bool = False, size: int = 32) -> FrequencyView:
+    kernel = np.asarray(kernel2d, dtype=np.float64)
+    spectrum = kernel_spectrum(kernel, size, db=db)
+    radii, profile = radial_profile(kernel_spectrum(kernel, size))
+    if db:
+        profile = 20 * np.log10(profile + DB_EPS)
+        spectrum = np.maximum(spectrum, float(np.max(spectrum)) - DB_RANGE)
+    label, angle = kernel_character(kernel, size)
+    return FrequencyView(kernel, spectrum, np.fft.fftshift(np.fft.fftfreq(size)), radii,
+                         profile, db, label, angle)
+
+
+def reference_views(db: bool = False, size: int = 32) -> dict[str, FrequencyView]:
+    """`frequency_view` of each of the `reference_kernels`, by name."""
+    return {name: frequency_view(kernel, db, size)
+            for name, kernel in reference_kernels().items()}
+
+
+@dataclass(frozen=True)
+class TheoremView:
+    """A kernel's effect on an image in space and in frequency (circular padding), where
+    |FFT filtered| = |FFT image| x |H| holds exactly (in dB: a sum)."""
+
+    image: np.ndarray              # [H, W]
+    kernel: np.ndarray             # [k, k]
+    filtered: np.ndarray           # [H, W] = circular_filter(image, kernel)
+    image_spectrum: np.ndarray     # the three centred magnitudes, [H, W] each, floored
+    transfer: np.ndarray           # at THEOREM_DB_RANGE below their common peak in dB
+    filtered_spectrum: np.ndarray
+    db: bool
+
+
+def theorem_view(image2d: np.ndarray, kernel2d: np.ndarray, db: bool = True) -> TheoremView:
+    image = np.asarray(image2d, dtype=np.float64)
+    kernel = np.asarray(kernel2d, dtype=np.float64)
+    filtered = circular_filter(image, kernel)
+    transfer = np.abs(np.fft.fftshift(kernel_transfer(kernel, image.shape)))
+    magnitudes = [centred_magnitude(image, db),
+                20 * np.log10(transfer + DB_EPS) if db else transfer,
+                centred_magnitude(filtered, db)]
+    if db:
+        top = max(float(s.max()) for s in magnitudes)
+        magnitudes = [np.maximum(s, top - THEOREM_DB_RANGE) for s in magnitudes]
+    return TheoremView(image, kernel, filtered, *magnitudes, db)

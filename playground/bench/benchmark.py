@@ -504,6 +504,7 @@ def inspect_panel_times(model_spec: S.ModelSpec, network: torch.nn.Module, datas
     (None, why) when plotly is not installed."""
     if importlib.util.find_spec("plotly") is None:
         return None, "skipped: plotly is not installed"
+    from playground.analysis import spectra as SP
     from playground.figures import inspection as IF
 
     network = I.snapshot_model(network)
@@ -521,8 +522,8 @@ def inspect_panel_times(model_spec: S.ModelSpec, network: torch.nn.Module, datas
         return IF.feature_grid(acts[layer].output, f"Layer {layer} feature maps")
 
     def spectrum_panel():
-        return IF.frequency_response(I.kernels(network, layer)[0, 0], False,
-                                     title=f"Layer {layer} kernel 0")
+        view = SP.frequency_view(I.kernels(network, layer)[0, 0], False)
+        return IF.frequency_response(view, title=f"Layer {layer} kernel 0")
 
     def probe_panel():
         probs = I.predict(network, probe)

@@ -5,19 +5,23 @@ scale for the whole picture) and whose depth follows its channel count; a flat v
 a bar whose height follows its length. Layers that keep the shape (activations,
 BatchNorm, dropout) are written under the block they act on. Residual blocks get an arc
 from their input to their output: solid for an identity shortcut, dashed for a 1x1
-projection. Pure: an Analysis in, a plotly figure out.
+projection (`LayerInfo.projection`, from the block's geometry). Pure: an Analysis in, a
+plotly figure out.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
-from playground.model.formulas import ELEMENTWISE, projection
-from playground.model.build import Analysis, LayerInfo
+from playground.figures.style import DEFAULT, Style
+from playground.model.formulas import ELEMENTWISE
 
-FONT = dict(family="Arial, sans-serif", size=15, color="#1f2328")
+if TYPE_CHECKING:
+    from playground.model.build import Analysis, LayerInfo
+
 COLORS = {"input": "#9e9e9e", "conv": "#1f77b4", "maxpool": "#d62728", "avgpool": "#ff7f0e",
           "residual": "#2ca02c", "global_avgpool": "#8c564b", "flatten": "#7f7f7f",
           "linear": "#9467bd"}
@@ -77,7 +81,7 @@ def _shape_label(shape: tuple[int, ...]) -> str:
 
 
 def network_figure(analysis: Analysis, height: int = 340,
-                   error_text: str | None = None) -> go.Figure:
+                   error_text: str | None = None, *, style: Style = DEFAULT) -> go.Figure:
     """The diagram of `analysis`; `error_text` adds a red note (for a stale picture)."""
     drawn = blocks(analysis)
     spatial = [b.shape for b in drawn if len(b.shape) == 3]
@@ -85,7 +89,7 @@ def network_figure(analysis: Analysis, height: int = 340,
     flat_max = max((b.shape[0] for b in drawn if len(b.shape) == 1), default=1)
     unit = side_max  # data units: the biggest feature map is side_max tall
     depth_max = 0.35 * unit
-    figure = go.Figure()
+    font = style.font()
     shapes, annotations = [], []
     x = 0.0
     highest = 0.5 * unit
@@ -128,11 +132,11 @@ def network_figure(analysis: Analysis, height: int = 340,
         indices = _index_text(block)
         title = f"<b>{block.title}</b>" + ("<br>(auto)" if block.auto else "")
         annotations.append(dict(x=center, y=label_top, yref="paper", text=title, showarrow=False,
-                                yanchor="top", font=dict(FONT, color=color)))
+                                yanchor="top", font=dict(font, color=color)))
         title_lines = title.count("<br>") + 1
         annotations.append(dict(x=center, y=label_top, yref="paper", yshift=-19 * title_lines,
                                 text=f"<b>{_shape_label(block.shape)}</b>", showarrow=False,
-                                yanchor="top", font=dict(FONT, size=15)))
+                                yanchor="top", font=font))
         lines = [indices] if indices else []
         if block.extras:
             lines.append(" + ".join(block.extras))
@@ -140,7 +144,8 @@ def network_figure(analysis: Analysis, height: int = 340,
             annotations.append(dict(x=center, y=label_top, yref="paper",
                                     yshift=-19 * title_lines - 20,
                                     text="<br>".join(lines), showarrow=False,
-                                    yanchor="top", font=dict(FONT, size=13, color="#57606a")))
+                                    yanchor="top", font=style.font(style.note_size,
+                                                                   style.muted_color)))
         if index:  # arrow from the previous block
             annotations.append(dict(x=x - 0.04 * unit, y=0, ax=x - 0.26 * unit, ay=0,
                                     xref="x", yref="y", axref="x", ayref="y", text="",
@@ -151,7 +156,7 @@ def network_figure(analysis: Analysis, height: int = 340,
             (x0, top0), (x1, top1) = centers[-2], centers[-1]
             peak = max(top0, top1) + 0.25 * unit
             highest = max(highest, peak + 0.2 * unit)
-            projected = projection(info)
+            projected = info.projection
             shapes.append(dict(
                 type="path", path=f"M {x0},{top0} C {x0},{peak} {x1},{peak} {x1},{top1}",
                 line=dict(color=COLORS["residual"], width=2.2,
@@ -159,29 +164,26 @@ def network_figure(analysis: Analysis, height: int = 340,
             annotations.append(dict(x=(x0 + x1) / 2, y=peak - 0.04 * unit,
                                     text="1x1 projection" if projected else "identity",
                                     showarrow=False, yanchor="bottom",
-                                    font=dict(FONT, size=13, color=COLORS["residual"])))
+                                    font=style.font(style.note_size, COLORS["residual"])))
         lowest = min(lowest, bottom)
         x += width + 0.3 * unit
     if error_text:
         annotations.append(dict(x=0, y=1, yref="paper", xanchor="left", yanchor="top",
                                 text=error_text,
-                                showarrow=False, font=dict(FONT, color="#c62828")))
+                                showarrow=False, font=dict(font, color=style.error)))
     y_high = highest + (0.25 if error_text else 0.05) * unit
     y_low = lowest - 0.12 * unit
     y_low -= label_top / (1 - label_top) * (y_high - y_low)  # room for the label band
-    figure.update_layout(
-        shapes=shapes, annotations=annotations, height=height, showlegend=False,
-        margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white", paper_bgcolor="white",
-        font=FONT, dragmode=False,
+    # an invisible point keeps plotly from drawing an empty-axes placeholder
+    point = go.Scatter(x=[0], y=[0], mode="markers", opacity=0, hoverinfo="skip")
+    return go.Figure(point, dict(
+        shapes=shapes, annotations=annotations, height=style.height(height),
+        showlegend=False, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
+        paper_bgcolor="white", font=font, dragmode=False,
         xaxis=dict(visible=False, range=[-0.1 * unit, x], fixedrange=True,
                    constraintoward="left"),
         yaxis=dict(visible=False, range=[y_low, y_high], fixedrange=True,
-                   constraintoward="top",
-                   scaleanchor="x", scaleratio=1))
-    # an invisible point keeps plotly from drawing an empty-axes placeholder
-    figure.add_trace(go.Scatter(x=[0], y=[0], mode="markers", opacity=0,
-                                hoverinfo="skip"))
-    return figure
+                   constraintoward="top", scaleanchor="x", scaleratio=1)))
 
 
 def _index_text(block: Block) -> str:

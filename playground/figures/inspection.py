@@ -1,36 +1,65 @@
-"""Figure builders for the Inspect page: arrays in, plotly figures out (no Streamlit).
+"""Figure builders for the Inspect page: arrays in, plotly figures out (no Streamlit, no
+torch: the frequency figures get their spectra from `analysis.spectra`'s views).
 
 Grids of kernels or feature maps are one tiled heatmap each (NaN gaps between tiles), not
 one subplot per tile: a 256-tile grid then builds in milliseconds. Signed values use the
-diverging, colour-blind-safe RdBu scale centred on zero (red positive, blue negative).
+style's diverging scale centred on zero. Each builder writes its layout as one dict and
+hands it to go.Figure: every update_layout on a built figure validates the whole layout
+again, which was nearly half of a live panel's time.
 """
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
-from playground.analysis import spectra as SP
-from playground.figures.training import DIVERGING, FONT
+from playground.figures.style import DEFAULT, Style, chart_layout
 
-SEQUENTIAL = "Viridis"      # magnitudes (spectra): perceptually uniform, colour-blind safe
-HIGHLIGHT = "#00c853"       # receptive window / selection: green reads on gray and RdBu
-WINNER = "#ffab00"          # max-pool winners
+if TYPE_CHECKING:
+    from playground.analysis.spectra import FrequencyView, TheoremView
+
 TILE_GAP = 1
-CAPTION_FONT = dict(size=16, color="#222")   # subplot captions
-TICK_FONT = dict(size=15, color="#333")      # ticks, axis and colour-bar titles
-# Inferno's colours, see-through where the map is low: the image stays readable under it
-HEAT_OVERLAY = [[0.0, "rgba(0,0,4,0)"], [0.2, "rgba(87,16,110,0.35)"],
-                [0.45, "rgba(188,55,84,0.6)"], [0.7, "rgba(249,142,9,0.75)"],
-                [1.0, "rgba(252,255,164,0.9)"]]
+HIDDEN_TICKS = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="")
 
 
-def _colorbar(title: str, **extra) -> dict:
+def _colorbar(title: str, style: Style, **extra) -> dict:
     """A colour bar readable on a projector (Streamlit's theme would make it small and grey)."""
-    return dict(title=dict(text=title, font=TICK_FONT), tickfont=TICK_FONT, thickness=20,
-                **extra)
+    return dict(title=dict(text=title, font=style.tick_font()), tickfont=style.tick_font(),
+                thickness=20, **extra)
+
+
+def _figure(traces: Sequence, layout: dict, title: str, height: int, key: str,
+            style: Style, ticks: bool = True, top: int = 50) -> go.Figure:
+    """One figure from its traces and layout, with the shared title, fonts and margins.
+
+    Every axis in `layout` (or the default pair) gets the style's tick font, set
+    explicitly: Streamlit's chart theme shrinks and greys ticks. With `ticks` False
+    (every axis hides its ticks) there is nothing to size."""
+    full = chart_layout(title, height, style, key=key, top=top)
+    full.update(layout)
+    if ticks:
+        for name in [name for name in layout if name[1:5] == "axis"] or ("xaxis", "yaxis"):
+            axis = dict(full.get(name, {}), tickfont=style.tick_font())
+            title_text = axis.get("title")
+            axis["title"] = dict(title_text if isinstance(title_text, dict)
+                                 else {} if title_text is None else {"text": title_text},
+                                 font=style.tick_font())
+            full[name] = axis
+    return go.Figure(data=list(traces), layout=full)
+
+
+def _square_axes(x: str = "x", y: str = "y") -> dict:
+    """Hidden-tick axes whose pixels are square, rows counted downwards."""
+    return {f"xaxis{x[1:]}": dict(HIDDEN_TICKS, constrain="domain"),
+            f"yaxis{y[1:]}": dict(HIDDEN_TICKS, autorange="reversed", scaleanchor=x,
+                                  constrain="domain")}
+
+
+def _caption(text: str, x: float, y: float, style: Style) -> dict:
+    return dict(text=text, x=x, y=y, xref="paper", yref="paper", showarrow=False,
+                yanchor="bottom", font=style.caption_font())
 
 
 # --- tiling -------------------------------------------------------------------------------
@@ -58,30 +87,6 @@ def _symmetric_limit(values: np.ndarray) -> float:
     finite = np.abs(values[np.isfinite(values)])
     limit = float(finite.max()) if finite.size else 1.0
     return limit if limit > 0 else 1.0
-
-
-def _square_axes(figure: go.Figure, x: str = "x", y: str = "y") -> None:
-    figure.update_layout({
-        f"xaxis{x[1:]}": dict(showticklabels=False, showgrid=False, zeroline=False, ticks="",
-                              constrain="domain"),
-        f"yaxis{y[1:]}": dict(showticklabels=False, showgrid=False, zeroline=False, ticks="",
-                              autorange="reversed", scaleanchor=x, constrain="domain")})
-
-
-def _layout(figure: go.Figure, title: str, height: int, key: str,
-            ticks: bool = True) -> go.Figure:
-    layout = dict(title=dict(text=title or None, font=dict(size=18)), font=FONT,
-                  height=height, plot_bgcolor="white", uirevision=key,
-                  margin=dict(l=10, r=10, t=50 if title else 10, b=10))
-    # Projector sizes, set explicitly: Streamlit's chart theme shrinks and greys ticks
-    # (colour bars and subplot captions get `_colorbar` and CAPTION_FONT where built).
-    # One update_layout call: each one validates the whole layout again (live panels).
-    if ticks:  # when every axis hides its ticks there is nothing to size
-        axes = [name for name in figure.layout.to_plotly_json() if name[1:5] == "axis"]
-        layout.update({name: dict(tickfont=TICK_FONT, title_font=TICK_FONT)
-                       for name in axes or ("xaxis", "yaxis")})
-    figure.update_layout(layout)
-    return figure
 
 
 # --- kernels ------------------------------------------------------------------------------
@@ -120,7 +125,7 @@ def _kernel_rows(flat: np.ndarray, out_channels: int,
 
 
 def kernel_grid(weights: np.ndarray, scale: str = "layer", first_out: int = 0,
-                title: str = "", max_in: int = 16) -> go.Figure:
+                title: str = "", max_in: int = 16, *, style: Style = DEFAULT) -> go.Figure:
     """Kernels [out, in, k, k] as one heatmap: per output channel a row of its input
     channels' kernels, the rows wrapped into side-by-side columns (see `_kernel_rows`).
 
@@ -145,17 +150,18 @@ def kernel_grid(weights: np.ndarray, scale: str = "layer", first_out: int = 0,
     out_index = np.where(owner >= 0, owner // in_channels + first_out, -1)
     in_index = np.where(owner >= 0, owner % in_channels, -1)
     custom = np.stack([real, out_index, in_index], axis=-1)
-    figure = go.Figure(go.Heatmap(
-        z=shown, customdata=custom, colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit,
-        hoverongaps=False, colorbar=_colorbar(bar_title),
+    heatmap = go.Heatmap(
+        z=shown, customdata=custom, colorscale=style.diverging, zmid=0, zmin=-limit,
+        zmax=limit, hoverongaps=False, colorbar=_colorbar(bar_title, style),
         hovertemplate="out %{customdata[1]}, in %{customdata[2]}<br>"
-                      "weight %{customdata[0]:.4f}<extra></extra>"))
-    _square_axes(figure)
+                      "weight %{customdata[0]:.4f}<extra></extra>")
     rows = shown.shape[0]
-    return _layout(figure, title, int(min(720, max(300, 22 * rows + 90))), "kernels")
+    return _figure([heatmap], _square_axes(), title, int(min(720, max(300, 22 * rows + 90))),
+                   "kernels", style)
 
 
-def rgb_kernel_images(weights: np.ndarray, first_out: int = 0, title: str = "") -> go.Figure:
+def rgb_kernel_images(weights: np.ndarray, first_out: int = 0, title: str = "", *,
+                      style: Style = DEFAULT) -> go.Figure:
     """First-layer kernels [out, 3, k, k] as small colour pictures: each kernel mapped to
     0.5 + w / (2 max|w|) per channel (grey is zero), so a red-green edge looks like one."""
     weights = np.asarray(weights, dtype=np.float32)
@@ -171,14 +177,14 @@ def rgb_kernel_images(weights: np.ndarray, first_out: int = 0, title: str = "") 
     for n in range(count):
         top, left = (n // columns) * (kh + 1), (n % columns) * (kw + 1)
         canvas[top:top + kh, left:left + kw] = (colours[n].transpose(1, 2, 0) * 255).round()
-    figure = go.Figure(go.Image(z=canvas, hovertemplate="r %{z[0]} g %{z[1]} b %{z[2]}"
-                                                        "<extra></extra>"))
-    figure.update_xaxes(showticklabels=False, showgrid=False, ticks="")
-    figure.update_yaxes(showticklabels=False, showgrid=False, ticks="")
-    return _layout(figure, title, int(min(520, max(260, 30 * rows + 80))), "rgb-kernels")
+    image = go.Image(z=canvas, hovertemplate="r %{z[0]} g %{z[1]} b %{z[2]}<extra></extra>")
+    hidden = dict(showticklabels=False, showgrid=False, ticks="")
+    return _figure([image], dict(xaxis=hidden, yaxis=hidden), title,
+                   int(min(520, max(260, 30 * rows + 80))), "rgb-kernels", style)
 
 
-def kernel_evolution(frames: Sequence[tuple[int, np.ndarray]], title: str = "") -> go.Figure:
+def kernel_evolution(frames: Sequence[tuple[int, np.ndarray]], title: str = "", *,
+                     style: Style = DEFAULT) -> go.Figure:
     """One kernel [k, k] at several training steps, side by side on one colour scale."""
     if not frames:
         raise ValueError("no frames")
@@ -187,22 +193,23 @@ def kernel_evolution(frames: Sequence[tuple[int, np.ndarray]], title: str = "") 
     limit = _symmetric_limit(tiled)
     steps = np.array([step for step, _ in frames])
     custom = np.where(owner >= 0, steps[np.maximum(owner, 0)], -1)
-    figure = go.Figure(go.Heatmap(
-        z=tiled, customdata=custom, colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit,
-        hoverongaps=False, colorbar=_colorbar("weight"),
-        hovertemplate="step %{customdata}<br>weight %{z:.4f}<extra></extra>"))
-    _square_axes(figure)
+    heatmap = go.Heatmap(
+        z=tiled, customdata=custom, colorscale=style.diverging, zmid=0, zmin=-limit,
+        zmax=limit, hoverongaps=False, colorbar=_colorbar("weight", style),
+        hovertemplate="step %{customdata}<br>weight %{z:.4f}<extra></extra>")
+    layout = _square_axes()
     width = maps.shape[2]
-    figure.update_xaxes(showticklabels=True, tickangle=0,
-                        tickvals=[n * (width + 1) + (width - 1) / 2 for n in range(len(maps))],
-                        ticktext=[f"step {s:,}" for s in steps])
-    return _layout(figure, title, 230, "evolution")
+    layout["xaxis"].update(
+        showticklabels=True, tickangle=0,
+        tickvals=[n * (width + 1) + (width - 1) / 2 for n in range(len(maps))],
+        ticktext=[f"step {s:,}" for s in steps])
+    return _figure([heatmap], layout, title, 230, "evolution", style)
 
 
 # --- feature maps -------------------------------------------------------------------------
 
 def feature_grid(maps: np.ndarray, title: str = "", selected: int | None = None,
-                 limit: float | None = None) -> go.Figure:
+                 limit: float | None = None, *, style: Style = DEFAULT) -> go.Figure:
     """All channels [C, h, w] of one layer for the probe, tiled, on one signed scale
     (white is zero, so dead ReLU units read as white). `selected` is outlined."""
     maps = np.asarray(maps, dtype=np.float32)
@@ -210,22 +217,23 @@ def feature_grid(maps: np.ndarray, title: str = "", selected: int | None = None,
         raise ValueError(f"expected maps [C, h, w], got {list(maps.shape)}")
     tiled, owner = tile(maps)
     limit = limit or _symmetric_limit(tiled)
-    figure = go.Figure(go.Heatmap(
-        z=tiled, customdata=owner, colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit,
-        hoverongaps=False, colorbar=_colorbar("value"),
-        hovertemplate="channel %{customdata}<br>value %{z:.3f}<extra></extra>"))
-    _square_axes(figure)
+    heatmap = go.Heatmap(
+        z=tiled, customdata=owner, colorscale=style.diverging, zmid=0, zmin=-limit,
+        zmax=limit, hoverongaps=False, colorbar=_colorbar("value", style),
+        hovertemplate="channel %{customdata}<br>value %{z:.3f}<extra></extra>")
+    layout = _square_axes()
     count, h, w = maps.shape
     if selected is not None and 0 <= selected < count:
         columns = max(1, math.ceil(math.sqrt(count)))
         top, left = (selected // columns) * (h + 1), (selected % columns) * (w + 1)
-        figure.add_shape(type="rect", x0=left - 0.5, x1=left + w - 0.5, y0=top - 0.5,
-                         y1=top + h - 0.5, line=dict(color=HIGHLIGHT, width=3))
-    return _layout(figure, title, 440, "feature-grid")
+        layout["shapes"] = [dict(type="rect", x0=left - 0.5, x1=left + w - 0.5,
+                                 y0=top - 0.5, y1=top + h - 0.5,
+                                 line=dict(color=style.highlight, width=3))]
+    return _figure([heatmap], layout, title, 440, "feature-grid", style)
 
 
 def clickable_map(map2d: np.ndarray, title: str = "", selected: tuple[int, int] | None = None,
-                  limit: float | None = None) -> go.Figure:
+                  limit: float | None = None, *, style: Style = DEFAULT) -> go.Figure:
     """One feature map as a heatmap with a transparent scatter point on every pixel.
 
     Streamlit's selection events fire on scatter points, not on heatmaps: clicking the
@@ -235,25 +243,25 @@ def clickable_map(map2d: np.ndarray, title: str = "", selected: tuple[int, int] 
     height, width = map2d.shape
     limit = limit or _symmetric_limit(map2d)
     rows, cols = np.indices(map2d.shape)
-    figure = go.Figure(go.Heatmap(z=map2d, colorscale=DIVERGING, zmid=0, zmin=-limit,
-                                  zmax=limit, colorbar=_colorbar("value"),
-                                  hoverinfo="skip"))
     marker_size = max(6, min(28, 300 // max(height, width)))
-    figure.add_trace(go.Scatter(
-        x=cols.ravel(), y=rows.ravel(), mode="markers",
-        customdata=np.stack([rows.ravel(), cols.ravel()], axis=1), text=map2d.ravel(),
-        marker=dict(size=marker_size, symbol="square", color="rgba(0,0,0,0)"),
-        hovertemplate="row %{y}, col %{x}<br>value %{text:.3f}<extra></extra>",
-        showlegend=False, name="pixels"))
+    traces = [
+        go.Heatmap(z=map2d, colorscale=style.diverging, zmid=0, zmin=-limit, zmax=limit,
+                   colorbar=_colorbar("value", style), hoverinfo="skip"),
+        go.Scatter(x=cols.ravel(), y=rows.ravel(), mode="markers",
+                   customdata=np.stack([rows.ravel(), cols.ravel()], axis=1),
+                   text=map2d.ravel(),
+                   marker=dict(size=marker_size, symbol="square", color="rgba(0,0,0,0)"),
+                   hovertemplate="row %{y}, col %{x}<br>value %{text:.3f}<extra></extra>",
+                   showlegend=False, name="pixels")]
+    layout = dict(
+        xaxis=dict(HIDDEN_TICKS, range=[-0.5, width - 0.5], constrain="domain"),
+        yaxis=dict(HIDDEN_TICKS, range=[height - 0.5, -0.5], scaleanchor="x",
+                   constrain="domain"))
     if selected is not None:
         row, col = selected
-        figure.add_shape(type="rect", x0=col - 0.5, x1=col + 0.5, y0=row - 0.5, y1=row + 0.5,
-                         line=dict(color=HIGHLIGHT, width=4))
-    figure.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="",
-                        range=[-0.5, width - 0.5], constrain="domain")
-    figure.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="",
-                        range=[height - 0.5, -0.5], scaleanchor="x", constrain="domain")
-    return _layout(figure, title, 420, "clickable-map")
+        layout["shapes"] = [dict(type="rect", x0=col - 0.5, x1=col + 0.5, y0=row - 0.5,
+                                 y1=row + 0.5, line=dict(color=style.highlight, width=4))]
+    return _figure(traces, layout, title, 420, "clickable-map", style)
 
 
 def _image_trace(image: np.ndarray) -> go.BaseTraceType:
@@ -281,64 +289,67 @@ def clip_window(window: tuple[int, int, int, int],
 
 
 def receptive_field_on_input(image: np.ndarray, window: tuple[int, int, int, int],
-                             title: str = "") -> go.Figure:
+                             title: str = "", *, style: Style = DEFAULT) -> go.Figure:
     """The probe image with the receptive window of a clicked pixel: the part inside the
     image filled and outlined, the full window (reaching into the zero padding) dashed,
     and the axes widened to show that padding."""
     image = np.asarray(image, dtype=np.float32)
     height, width = image.shape[:2]
     top, left, bottom, right = window
-    figure = go.Figure(_image_trace(image))
+    shapes = []
     inside = clip_window(window, (height, width))
     if (top, left, bottom, right) != inside:
-        figure.add_shape(type="rect", x0=left - 0.5, x1=right + 0.5, y0=top - 0.5,
-                         y1=bottom + 0.5, line=dict(color=HIGHLIGHT, width=2, dash="dot"),
-                         fillcolor="rgba(0,200,83,0.08)")
-        figure.add_shape(type="rect", x0=-0.5, x1=width - 0.5, y0=-0.5, y1=height - 0.5,
-                         line=dict(color="#888", width=1))
+        shapes += [dict(type="rect", x0=left - 0.5, x1=right + 0.5, y0=top - 0.5,
+                        y1=bottom + 0.5, line=dict(color=style.highlight, width=2, dash="dot"),
+                        fillcolor=style.highlight_faint),
+                   dict(type="rect", x0=-0.5, x1=width - 0.5, y0=-0.5, y1=height - 0.5,
+                        line=dict(color="#888", width=1))]
     if inside is not None:
         t, l, b, r = inside
-        figure.add_shape(type="rect", x0=l - 0.5, x1=r + 0.5, y0=t - 0.5, y1=b + 0.5,
-                         line=dict(color=HIGHLIGHT, width=4), fillcolor="rgba(0,200,83,0.18)")
+        shapes.append(dict(type="rect", x0=l - 0.5, x1=r + 0.5, y0=t - 0.5, y1=b + 0.5,
+                           line=dict(color=style.highlight, width=4),
+                           fillcolor=style.highlight_fill))
     x_range = [min(left, 0) - 0.5, max(right, width - 1) + 0.5]
     y_range = [max(bottom, height - 1) + 0.5, min(top, 0) - 0.5]
-    figure.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="", range=x_range,
-                        constrain="domain")
-    figure.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="", range=y_range,
-                        scaleanchor="x", constrain="domain", autorange=False)
-    _layout(figure, title, 420, "receptive-field")
-    figure.update_layout(plot_bgcolor="#e6e6e6")
-    return figure
+    layout = dict(
+        xaxis=dict(HIDDEN_TICKS, range=x_range, constrain="domain"),
+        yaxis=dict(HIDDEN_TICKS, range=y_range, scaleanchor="x", constrain="domain",
+                   autorange=False),
+        plot_bgcolor="#e6e6e6")  # the zero padding around the image
+    if shapes:
+        layout["shapes"] = shapes
+    return _figure([_image_trace(image)], layout, title, 420, "receptive-field", style)
 
 
-def probe_image(image: np.ndarray, title: str = "", height: int = 260) -> go.Figure:
+def probe_image(image: np.ndarray, title: str = "", height: int = 260, *,
+                style: Style = DEFAULT) -> go.Figure:
     """The probe input, pixel-exact, no axes."""
-    figure = go.Figure(_image_trace(image))
-    figure.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="",
-                        constrain="domain")
-    figure.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="",
-                        autorange="reversed", scaleanchor="x", constrain="domain")
-    return _layout(figure, title, height, "probe")
+    return _figure([_image_trace(image)], _square_axes(), title, height, "probe", style)
+
+
+OTHER_CLASS = "#9ecae1"  # a light tint of the predicted class's blue
 
 
 def probabilities(probs: np.ndarray, classes: Sequence[str], true_class: int | None = None,
-                  title: str = "", height: int | None = None) -> go.Figure:
+                  title: str = "", height: int | None = None, *,
+                  style: Style = DEFAULT) -> go.Figure:
     """Class probabilities as horizontal bars, the predicted class dark, the true one
     outlined; best class at the top."""
     probs = np.asarray(probs, dtype=np.float64)
     predicted = int(np.argmax(probs))
-    colours = ["#1f77b4" if i == predicted else "#9ecae1" for i in range(len(probs))]
+    colours = [style.line_color(0) if i == predicted else OTHER_CLASS
+               for i in range(len(probs))]
     outline = [3 if i == true_class else 0 for i in range(len(probs))]
     labels = [f"{name} ✓" if i == true_class else str(name) for i, name in enumerate(classes)]
-    figure = go.Figure(go.Bar(
-        x=probs, y=labels, orientation="h", marker=dict(color=colours,
-                                                        line=dict(color="#222", width=outline)),
+    bars = go.Bar(
+        x=probs, y=labels, orientation="h",
+        marker=dict(color=colours, line=dict(color=style.caption_color, width=outline)),
         text=[f"{p:.0%}" if p >= 0.005 else "" for p in probs], textposition="outside",
-        cliponaxis=False, hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
-    figure.update_xaxes(range=[0, 1.15], tickformat=".0%", showgrid=True)
-    figure.update_yaxes(autorange="reversed", type="category")
-    figure.update_layout(bargap=0.15)
-    return _layout(figure, title, height or max(260, 26 * len(probs) + 60), "probabilities")
+        cliponaxis=False, hovertemplate="%{y}: %{x:.2%}<extra></extra>")
+    layout = dict(xaxis=dict(range=[0, 1.15], tickformat=".0%", showgrid=True),
+                  yaxis=dict(autorange="reversed", type="category"), bargap=0.15)
+    return _figure([bars], layout, title, height or max(260, 26 * len(probs) + 60),
+                   "probabilities", style)
 
 
 # --- pooling ------------------------------------------------------------------------------
@@ -360,9 +371,11 @@ def _window_lines(height: int, width: int, out_h: int, out_w: int, kernel: int, 
 
 def pooling(input_map: np.ndarray, max_output: np.ndarray, avg_output: np.ndarray,
             argmax_rows: np.ndarray, argmax_cols: np.ndarray, kernel: int, stride: int,
-            padding: int = 0, mode: str = "max", title: str = "") -> go.Figure:
+            padding: int = 0, mode: str = "max", title: str = "", *,
+            style: Style = DEFAULT) -> go.Figure:
     """One channel: the pooling input with its windows (and, for max, each window's winner
-    marked, unless all its values tie) beside the pooled output. `mode` picks which output is drawn ("max"/"avg")."""
+    marked, unless all its values tie) beside the pooled output. `mode` picks which output
+    is drawn ("max"/"avg")."""
     if mode not in ("max", "avg"):
         raise ValueError(f"mode must be 'max' or 'avg', got {mode!r}")
     input_map = np.asarray(input_map, dtype=np.float32)
@@ -370,82 +383,68 @@ def pooling(input_map: np.ndarray, max_output: np.ndarray, avg_output: np.ndarra
     height, width = input_map.shape
     out_h, out_w = output.shape
     limit = _symmetric_limit(np.concatenate([input_map.ravel(), output.ravel()]))
-    scale = dict(colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit)
-    figure = go.Figure()
-    figure.add_trace(go.Heatmap(z=input_map, xaxis="x", yaxis="y", showscale=False,
-                                hovertemplate="input row %{y}, col %{x}<br>%{z:.3f}"
-                                              "<extra></extra>", **scale))
+    scale = dict(colorscale=style.diverging, zmid=0, zmin=-limit, zmax=limit)
     xs, ys = _window_lines(height, width, out_h, out_w, kernel, stride, padding)
-    figure.add_trace(go.Scatter(x=xs, y=ys, mode="lines", xaxis="x", yaxis="y",
-                                line=dict(color="#444", width=1), hoverinfo="skip",
-                                showlegend=False, name="windows"))
+    traces = [
+        go.Heatmap(z=input_map, xaxis="x", yaxis="y", showscale=False,
+                   hovertemplate="input row %{y}, col %{x}<br>%{z:.3f}<extra></extra>",
+                   **scale),
+        go.Scatter(x=xs, y=ys, mode="lines", xaxis="x", yaxis="y",
+                   line=dict(color="#444", width=1), hoverinfo="skip", showlegend=False,
+                   name="windows")]
     if mode == "max":
         # A window whose values are all equal (a dead ReLU's zeros) has no real winner:
         # its max equals its mean, and marking it would only clutter the picture.
         contested = (np.asarray(max_output) > np.asarray(avg_output) + 1e-7).ravel()
-        figure.add_trace(go.Scatter(
+        traces.append(go.Scatter(
             x=np.asarray(argmax_cols).ravel()[contested],
             y=np.asarray(argmax_rows).ravel()[contested],
             mode="markers", xaxis="x", yaxis="y", name="max winner", showlegend=False,
             marker=dict(symbol="circle-open", size=max(5, min(14, 260 // max(height, width))),
-                        color=WINNER, line=dict(width=2.5)),
+                        color=style.winner, line=dict(width=2.5)),
             hovertemplate="winner at row %{y}, col %{x}<extra></extra>"))
-    figure.add_trace(go.Heatmap(z=output, xaxis="x2", yaxis="y2",
-                                colorbar=_colorbar("value"),
-                                hovertemplate="output row %{y}, col %{x}<br>%{z:.3f}"
-                                              "<extra></extra>", **scale))
-    axis = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="", constrain="domain")
-    figure.update_layout(
+    traces.append(go.Heatmap(z=output, xaxis="x2", yaxis="y2",
+                             colorbar=_colorbar("value", style),
+                             hovertemplate="output row %{y}, col %{x}<br>%{z:.3f}"
+                                           "<extra></extra>", **scale))
+    axis = dict(HIDDEN_TICKS, constrain="domain")
+    layout = dict(
         xaxis=dict(domain=[0, 0.58], range=[-0.5 - padding, width - 0.5 + padding], **axis),
         yaxis=dict(range=[height - 0.5 + padding, -0.5 - padding], scaleanchor="x", **axis),
         xaxis2=dict(domain=[0.64, 0.94], range=[-0.5, out_w - 0.5], **axis),
         yaxis2=dict(range=[out_h - 0.5, -0.5], scaleanchor="x2", anchor="x2", **axis),
         annotations=[
-            dict(text=f"input {height}x{width}, {kernel}x{kernel} windows, stride {stride}",
-                 x=0.29, y=1.0, xref="paper", yref="paper", showarrow=False,
-                 yanchor="bottom", font=CAPTION_FONT),
-            dict(text=f"{mode} pooled {out_h}x{out_w}", x=0.79, y=1.0, xref="paper",
-                 yref="paper", showarrow=False, yanchor="bottom", font=CAPTION_FONT)])
-    return _layout(figure, title, 430, "pooling")
+            _caption(f"input {height}x{width}, {kernel}x{kernel} windows, stride {stride}",
+                     0.29, 1.0, style),
+            _caption(f"{mode} pooled {out_h}x{out_w}", 0.79, 1.0, style)])
+    return _figure(traces, layout, title, 430, "pooling", style)
 
 
 # --- frequency ----------------------------------------------------------------------------
 
-def frequency_response(kernel2d: np.ndarray, db: bool = False, size: int = 32,
-                       title: str = "") -> go.Figure:
+def frequency_response(view: FrequencyView, title: str = "", *,
+                       style: Style = DEFAULT) -> go.Figure:
     """A kernel, the magnitude of its zero-padded centred 2-D FFT, and its radial profile,
-    side by side; the title carries the label (and angle) from `inspect.kernel_character`."""
-    kernel = np.asarray(kernel2d, dtype=np.float64)
-    spectrum = SP.kernel_spectrum(kernel, size, db=db)
-    radii, profile = SP.radial_profile(SP.kernel_spectrum(kernel, size))
-    if db:
-        profile = 20 * np.log10(profile + SP.DB_EPS)
-        floor = float(np.max(spectrum)) - 60  # show 60 dB of range, not the -160 dB zeros
-        spectrum = np.maximum(spectrum, floor)
-    label, angle = SP.kernel_character(kernel, size)
-    text = label if angle is None else f"{label}, {angle:.0f}°"
-    unit = "dB" if db else "|H|"
-    limit = _symmetric_limit(kernel)
-    traces = []
-    traces.append(go.Heatmap(z=kernel, xaxis="x", yaxis="y", colorscale=DIVERGING, zmid=0,
-                                zmin=-limit, zmax=limit, showscale=False,
-                                hovertemplate="row %{y}, col %{x}<br>weight %{z:.4f}"
-                                              "<extra></extra>"))
-    freqs = np.fft.fftshift(np.fft.fftfreq(size))
-    traces.append(go.Heatmap(z=spectrum, x=freqs, y=freqs, xaxis="x2", yaxis="y2",
-                                colorscale=SEQUENTIAL,
-                                colorbar=_colorbar(unit, x=0.64, len=0.8),
-                                hovertemplate="fx %{x:.3f}, fy %{y:.3f}<br>%{z:.3f}"
-                                              "<extra></extra>"))
-    traces.append(go.Scatter(x=radii, y=profile, xaxis="x3", yaxis="y3", mode="lines+markers",
-                                line=dict(color="#d62728", width=3), showlegend=False,
-                                hovertemplate="radius %{x:.3f}<br>%{y:.3f}<extra></extra>"))
+    side by side (`spectra.frequency_view`); the title carries the kernel's character."""
+    text = view.label if view.angle is None else f"{view.label}, {view.angle:.0f}°"
+    limit = _symmetric_limit(view.kernel)
+    freqs = view.frequencies
+    traces = [
+        go.Heatmap(z=view.kernel, xaxis="x", yaxis="y", colorscale=style.diverging, zmid=0,
+                   zmin=-limit, zmax=limit, showscale=False,
+                   hovertemplate="row %{y}, col %{x}<br>weight %{z:.4f}<extra></extra>"),
+        go.Heatmap(z=view.spectrum, x=freqs, y=freqs, xaxis="x2", yaxis="y2",
+                   colorscale=style.sequential,
+                   colorbar=_colorbar(view.unit, style, x=0.64, len=0.8),
+                   hovertemplate="fx %{x:.3f}, fy %{y:.3f}<br>%{z:.3f}<extra></extra>"),
+        go.Scatter(x=view.radii, y=view.profile, xaxis="x3", yaxis="y3", mode="lines+markers",
+                   line=dict(color=style.line_color(3), width=3), showlegend=False,
+                   hovertemplate="radius %{x:.3f}<br>%{y:.3f}<extra></extra>")]
     # the band edges of the label, as dotted lines (shapes: add_vline is slow)
     edges = [dict(type="line", x0=edge, x1=edge, xref="x3", y0=0, y1=1, yref="y3 domain",
-                  line=dict(color="#999", dash="dot")) for edge in (SP.LOW_BAND, SP.HIGH_BAND)]
+                  line=dict(color="#999", dash="dot")) for edge in view.bands]
     axis = dict(showgrid=False, zeroline=False, constrain="domain")
-    figure = go.Figure(data=traces)
-    figure.update_layout(
+    layout = dict(
         shapes=edges,
         xaxis=dict(domain=[0, 0.22], showticklabels=False, ticks="", **axis),
         yaxis=dict(autorange="reversed", scaleanchor="x", showticklabels=False, ticks="",
@@ -453,109 +452,88 @@ def frequency_response(kernel2d: np.ndarray, db: bool = False, size: int = 32,
         xaxis2=dict(domain=[0.3, 0.62], title="fx (cycles/pixel)", **axis),
         yaxis2=dict(anchor="x2", scaleanchor="x2", title="fy", autorange="reversed", **axis),
         xaxis3=dict(domain=[0.82, 1.0], title="radius (cycles/pixel)", range=[0, 0.5]),
-        yaxis3=dict(anchor="x3", title=f"mean {unit}"),
-        annotations=[
-            dict(text="kernel", x=0.11, y=1.0, xref="paper", yref="paper", showarrow=False,
-                 yanchor="bottom", font=CAPTION_FONT),
-            dict(text=f"FFT magnitude ({unit})", x=0.46, y=1.0, xref="paper", yref="paper",
-                 showarrow=False, yanchor="bottom", font=CAPTION_FONT),
-            dict(text="radial profile", x=0.91, y=1.0, xref="paper", yref="paper",
-                 showarrow=False, yanchor="bottom", font=CAPTION_FONT)])
-    _layout(figure, f"{title}: {text}" if title else text, 360, "frequency")
-    figure.update_layout(margin=dict(t=85))  # room for the subplot captions under the title
-    return figure
+        yaxis3=dict(anchor="x3", title=f"mean {view.unit}"),
+        annotations=[_caption("kernel", 0.11, 1.0, style),
+                     _caption(f"FFT magnitude ({view.unit})", 0.46, 1.0, style),
+                     _caption("radial profile", 0.91, 1.0, style)])
+    # 85 pixels on top: room for the subplot captions under the title
+    return _figure(traces, layout, f"{title}: {text}" if title else text, 360, "frequency",
+                   style, top=85)
 
 
-def convolution_theorem(image2d: np.ndarray, kernel2d: np.ndarray, db: bool = True,
-                        title: str = "") -> go.Figure:
+def convolution_theorem(view: TheoremView, title: str = "", *,
+                        style: Style = DEFAULT) -> go.Figure:
     """The kernel's effect on the probe, in space (top: image, filtered image) and in
-    frequency (bottom: |FFT image| x |H| = |FFT filtered|), circular padding."""
-    image = np.asarray(image2d, dtype=np.float64)
-    filtered = SP.circular_filter(image, kernel2d)
-    transfer = np.abs(np.fft.fftshift(SP.kernel_transfer(kernel2d, image.shape)))
-    spectra = [SP.centred_magnitude(image, db),
-               20 * np.log10(transfer + SP.DB_EPS) if db else transfer,
-               SP.centred_magnitude(filtered, db)]
-    if db:
-        top = max(float(s.max()) for s in spectra)
-        spectra = [np.maximum(s, top - 80) for s in spectra]
+    frequency (bottom: |FFT image| x |H| = |FFT filtered|), circular padding
+    (`spectra.theorem_view`)."""
     names = ["probe image", "kernel", "filtered = probe ⋆ kernel",
              "|FFT probe|", "|H| of the kernel", "|FFT filtered| = product"]
-    spatial = [image, None, filtered]
+    spectra = [view.image_spectrum, view.transfer, view.filtered_spectrum]
     domains = [[0, 0.3], [0.35, 0.65], [0.7, 1.0]]
-    traces, axes, annotations = [], {}, []
-    # one layout dict and fully specified traces: plotly's per-call validation dominates
+    limit = _symmetric_limit(view.kernel)
+    traces, layout, annotations = [], {}, []
     for n, name in enumerate(names):
         row, col = divmod(n, 3)
         axis_id = "" if n == 0 else str(n + 1)
         common = dict(xaxis=f"x{axis_id}", yaxis=f"y{axis_id}",
                       hovertemplate="%{z:.3f}<extra></extra>", showscale=False)
         if row == 0 and col == 1:
-            kernel = np.asarray(kernel2d, dtype=np.float64)
-            limit = _symmetric_limit(kernel)
-            traces.append(go.Heatmap(z=kernel, colorscale=DIVERGING, zmid=0, zmin=-limit,
-                                     zmax=limit, **common))
+            traces.append(go.Heatmap(z=view.kernel, colorscale=style.diverging, zmid=0,
+                                     zmin=-limit, zmax=limit, **common))
         elif row == 0:
-            traces.append(go.Heatmap(z=spatial[col], colorscale="gray", **common))
+            traces.append(go.Heatmap(z=view.image if col == 0 else view.filtered,
+                                     colorscale="gray", **common))
         else:
-            traces.append(go.Heatmap(z=spectra[col], colorscale=SEQUENTIAL, **common))
+            traces.append(go.Heatmap(z=spectra[col], colorscale=style.sequential, **common))
         y_domain = [0.54, 0.94] if row == 0 else [0.0, 0.4]
-        axes[f"xaxis{axis_id}"] = dict(domain=domains[col], showticklabels=False, ticks="",
-                                       showgrid=False, zeroline=False, constrain="domain")
-        axes[f"yaxis{axis_id}"] = dict(domain=y_domain, anchor=f"x{axis_id}",
-                                       scaleanchor=f"x{axis_id}", autorange="reversed",
-                                       showticklabels=False, showgrid=False, zeroline=False,
-                                       ticks="", constrain="domain")
-        annotations.append(dict(text=name, x=sum(domains[col]) / 2, y=y_domain[1],
-                                xref="paper", yref="paper", showarrow=False,
-                                yanchor="bottom", font=CAPTION_FONT))
-    figure = go.Figure(data=traces, layout=dict(annotations=annotations, **axes))
-    return _layout(figure, title, 560, "theorem", ticks=False)
+        layout[f"xaxis{axis_id}"] = dict(HIDDEN_TICKS, domain=domains[col],
+                                         constrain="domain")
+        layout[f"yaxis{axis_id}"] = dict(HIDDEN_TICKS, domain=y_domain, anchor=f"x{axis_id}",
+                                         scaleanchor=f"x{axis_id}", autorange="reversed",
+                                         constrain="domain")
+        annotations.append(_caption(name, sum(domains[col]) / 2, y_domain[1], style))
+    layout["annotations"] = annotations
+    return _figure(traces, layout, title, 560, "theorem", style, ticks=False)
 
 
-def reference_table(db: bool = False, size: int = 32) -> go.Figure:
-    """The reference kernels (box, Gaussian, Sobel x/y, Laplacian) in one row each of
-    kernel and FFT magnitude, labelled, so "low-pass" has a picture."""
-    references = SP.reference_kernels()
-    count = len(references)
-    figure = go.Figure()
-    annotations = []
-    width = 1.0 / count
-    for n, (name, kernel) in enumerate(references.items()):
-        spectrum = SP.kernel_spectrum(kernel, size, db=db)
-        if db:
-            spectrum = np.maximum(spectrum, float(spectrum.max()) - 60)
-        label, angle = SP.kernel_character(kernel, size)
+def reference_table(views: Mapping[str, FrequencyView], *,
+                    style: Style = DEFAULT) -> go.Figure:
+    """Reference kernels (`spectra.reference_views`: box, Gaussian, Sobel x/y, Laplacian)
+    in one column each of kernel and FFT magnitude, labelled, so "low-pass" has a
+    picture."""
+    width = 1.0 / len(views)
+    traces, layout, annotations = [], {}, []
+    for n, (name, view) in enumerate(views.items()):
         left = n * width
-        for row, (z, scale) in enumerate(((kernel, DIVERGING), (spectrum, SEQUENTIAL))):
+        for row, (z, scale) in enumerate(((view.kernel, style.diverging),
+                                          (view.spectrum, style.sequential))):
             axis_id = str(2 * n + row + 1) if 2 * n + row else ""
             limit = _symmetric_limit(z) if row == 0 else None
-            figure.add_trace(go.Heatmap(
+            traces.append(go.Heatmap(
                 z=z, colorscale=scale, showscale=False, xaxis=f"x{axis_id}",
                 yaxis=f"y{axis_id}", zmid=0 if row == 0 else None,
                 zmin=-limit if limit else None, zmax=limit,
                 hovertemplate="%{z:.3f}<extra></extra>"))
             y_domain = [0.5, 0.86] if row == 0 else [0.0, 0.42]
-            figure.update_layout({
-                f"xaxis{axis_id}": dict(domain=[left + 0.02, left + width - 0.02],
-                                        showticklabels=False, showgrid=False, zeroline=False, ticks="",
-                                        constrain="domain"),
-                f"yaxis{axis_id}": dict(domain=y_domain, anchor=f"x{axis_id}",
-                                        scaleanchor=f"x{axis_id}", autorange="reversed",
-                                        showticklabels=False, showgrid=False,
-                                        zeroline=False, constrain="domain")})
-        text = f"<b>{name}</b><br>{label}" + ("" if angle is None else f" {angle:.0f}°")
-        annotations.append(dict(text=text, x=left + width / 2, y=0.88, xref="paper",
-                                yref="paper", showarrow=False, yanchor="bottom",
-                                font=CAPTION_FONT))
-    figure.update_layout(annotations=annotations)
-    return _layout(figure, "Reference kernels (top) and their FFT magnitude (bottom)", 400,
-                   "references")
+            layout[f"xaxis{axis_id}"] = dict(HIDDEN_TICKS, domain=[left + 0.02,
+                                                                   left + width - 0.02],
+                                             constrain="domain")
+            layout[f"yaxis{axis_id}"] = dict(domain=y_domain, anchor=f"x{axis_id}",
+                                             scaleanchor=f"x{axis_id}", autorange="reversed",
+                                             showticklabels=False, showgrid=False,
+                                             zeroline=False, constrain="domain")
+        text = f"<b>{name}</b><br>{view.label}" + ("" if view.angle is None
+                                                    else f" {view.angle:.0f}°")
+        annotations.append(_caption(text, left + width / 2, 0.88, style))
+    layout["annotations"] = annotations
+    return _figure(traces, layout, "Reference kernels (top) and their FFT magnitude (bottom)",
+                   400, "references", style)
 
 
 # --- saliency -----------------------------------------------------------------------------
 
-def grad_cam_overlay(image: np.ndarray, cam: np.ndarray, title: str = "") -> go.Figure:
+def grad_cam_overlay(image: np.ndarray, cam: np.ndarray, title: str = "", *,
+                     style: Style = DEFAULT) -> go.Figure:
     """The probe with the Grad-CAM map (upsampled to the image) laid over it."""
     image = np.asarray(image, dtype=np.float32)
     height, width = image.shape[:2]
@@ -563,15 +541,11 @@ def grad_cam_overlay(image: np.ndarray, cam: np.ndarray, title: str = "") -> go.
     rows = (np.arange(height) + 0.5) * cam.shape[0] / height - 0.5
     cols = (np.arange(width) + 0.5) * cam.shape[1] / width - 0.5
     up = _bilinear(cam, rows, cols)
-    figure = go.Figure(_image_trace(image))
-    figure.add_trace(go.Heatmap(z=up, colorscale=HEAT_OVERLAY, zmin=0, zmax=1,
-                                colorbar=_colorbar("Grad-CAM"),
-                                hovertemplate="row %{y}, col %{x}<br>%{z:.2f}<extra></extra>"))
-    figure.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="",
-                        constrain="domain")
-    figure.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="",
-                        autorange="reversed", scaleanchor="x", constrain="domain")
-    return _layout(figure, title, 420, "gradcam")
+    overlay = go.Heatmap(z=up, colorscale=[list(stop) for stop in style.heat_overlay],
+                         zmin=0, zmax=1, colorbar=_colorbar("Grad-CAM", style),
+                         hovertemplate="row %{y}, col %{x}<br>%{z:.2f}<extra></extra>")
+    return _figure([_image_trace(image), overlay], _square_axes(), title, 420, "gradcam",
+                   style)
 
 
 def _bilinear(values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

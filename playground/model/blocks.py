@@ -1,9 +1,12 @@
 """Modules that torch.nn lacks. `ResidualBlock` is copied verbatim into exported code,
-so it must stay self-contained (only `torch` and `nn`)."""
+so it must stay self-contained (only `torch` and `nn`): its geometry is a method of its
+own, which `residual_geometry` hands to the torch-free rest as plain data."""
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from playground.model.geometry import ConvGeometry, ResidualGeometry, Window
 
 
 class ResidualBlock(nn.Module):
@@ -13,32 +16,57 @@ class ResidualBlock(nn.Module):
     projection with BatchNorm.
     """
 
+    @staticmethod
+    def geometry(in_channels: int, out_channels: int, stride: int = 1,
+                 bottleneck_width: int | None = None) -> tuple[list, tuple | None]:
+        """The convs as (in, out, kernel, stride, padding): the body's in order, then the
+        shortcut's projection (None for the identity). The stride sits on the first 3x3."""
+        if bottleneck_width is None:
+            body = [(in_channels, out_channels, 3, stride, 1),
+                    (out_channels, out_channels, 3, 1, 1)]
+        else:
+            width = bottleneck_width
+            body = [(in_channels, width, 1, 1, 0), (width, width, 3, stride, 1),
+                    (width, out_channels, 1, 1, 0)]
+        if stride == 1 and in_channels == out_channels:
+            return body, None
+        return body, (in_channels, out_channels, 1, stride, 0)
+
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1,
                  bottleneck_width: int | None = None):
         super().__init__()
-        if bottleneck_width is None:
-            self.body = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False),
-                nn.BatchNorm2d(out_channels), nn.ReLU(),
-                nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False),
-                nn.BatchNorm2d(out_channels))
-        else:
-            width = bottleneck_width
-            self.body = nn.Sequential(
-                nn.Conv2d(in_channels, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-                nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width),
-                nn.ReLU(),
-                nn.Conv2d(width, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels))
-        if stride == 1 and in_channels == out_channels:
+        body, shortcut = self.geometry(in_channels, out_channels, stride, bottleneck_width)
+        layers: list[nn.Module] = []
+        for n, (c_in, c_out, kernel, step, padding) in enumerate(body):
+            layers += [nn.Conv2d(c_in, c_out, kernel, step, padding, bias=False),
+                       nn.BatchNorm2d(c_out)]
+            if n < len(body) - 1:  # the last ReLU comes after the shortcut is added
+                layers.append(nn.ReLU())
+        self.body = nn.Sequential(*layers)
+        if shortcut is None:
             self.shortcut = nn.Identity()
         else:
+            c_in, c_out, kernel, step, padding = shortcut
             self.shortcut = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-                nn.BatchNorm2d(out_channels))
+                nn.Conv2d(c_in, c_out, kernel, step, padding, bias=False),
+                nn.BatchNorm2d(c_out))
         self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.relu(self.body(x) + self.shortcut(x))
+
+
+def residual_geometry(in_channels: int, out_channels: int, stride: int = 1,
+                      bottleneck_width: int | None = None) -> ResidualGeometry:
+    """`ResidualBlock.geometry` as plain data for the analysis, formulas and diagram."""
+    body, shortcut = ResidualBlock.geometry(in_channels, out_channels, stride,
+                                            bottleneck_width)
+
+    def conv(c_in: int, c_out: int, kernel: int, step: int, padding: int) -> ConvGeometry:
+        return ConvGeometry(c_in, c_out, Window(kernel, step, padding))
+
+    return ResidualGeometry(tuple(conv(*c) for c in body),
+                            None if shortcut is None else conv(*shortcut))
 
 
 class SeededDropout(nn.Dropout):

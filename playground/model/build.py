@@ -3,7 +3,8 @@
 Every layer becomes a `Recipe` (a constructor name and its arguments). The same recipes
 build the live module and are printed into exported code, so the two cannot drift.
 Shapes, parameter counts and multiply-adds come from running the real modules on the
-meta device; only the receptive field is arithmetic (it has no module to ask).
+meta device; only the receptive field is arithmetic (it has no module to ask), over the
+windows of `model.geometry`.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from playground import spec as S
-from playground.model.blocks import ResidualBlock, SeededDropout
+from playground.model.blocks import ResidualBlock, SeededDropout, residual_geometry
+from playground.model.geometry import ResidualGeometry, Window, layer_windows, receptive_steps
 
 
 @dataclass
@@ -122,24 +124,21 @@ def layer_recipe(layer: S.Layer, shape: Shape) -> Recipe:
     return Recipe(simple[kind])
 
 
+def layer_geometry(layer: S.Layer, in_channels: int) -> tuple[tuple[Window, ...],
+                                                              ResidualGeometry | None]:
+    """(the windows `layer` slides, in order; its residual geometry or None)."""
+    residual = None
+    if layer.TYPE == "residual":
+        residual = residual_geometry(in_channels, layer.out_channels, layer.stride,
+                                     layer.bottleneck_width)
+    return layer_windows(layer, residual), residual
+
+
 def receptive_step(layer: S.Layer, rf: int, jump: int) -> tuple[int, int]:
     """r_out = r_in + (k_eff - 1) * j_in, j_out = j_in * s, for one spec layer."""
-    def window(kernel: int, stride: int, dilation: int = 1) -> None:
-        nonlocal rf, jump
-        rf += (kernel + (kernel - 1) * (dilation - 1) - 1) * jump
-        jump *= stride
-
-    if layer.TYPE == "conv":
-        window(layer.kernel_size, layer.stride, layer.dilation)
-    elif layer.TYPE in ("maxpool", "avgpool"):
-        window(layer.kernel_size, layer.stride)
-    elif layer.TYPE == "residual":
-        if layer.bottleneck_width is None:  # 3x3 (stride s), then 3x3 (stride 1)
-            window(3, layer.stride)
-            window(3, 1)
-        else:  # 1x1, 3x3 (stride s), 1x1: the 1x1 convs add nothing
-            window(3, layer.stride)
-    return rf, jump
+    # input channels only decide a residual block's shortcut, never a window
+    windows, _ = layer_geometry(layer, getattr(layer, "out_channels", 1))
+    return receptive_steps(windows, rf, jump)
 
 
 # --- analysis -------------------------------------------------------------------------------
@@ -157,6 +156,13 @@ class LayerInfo:
     receptive_field: int | None
     jump: int | None
     auto: bool = False
+    windows: tuple[Window, ...] = ()          # the sliding windows, in order
+    residual: ResidualGeometry | None = None  # a residual block's convs
+
+    @property
+    def projection(self) -> bool:
+        """A residual block whose shortcut is a 1x1 projection (not the identity)."""
+        return self.residual is not None and self.residual.projection
 
     def to_json_dict(self) -> dict[str, Any]:
         return {"index": self.index, "type": self.type, "output_shape": list(self.output_shape),
@@ -233,11 +239,13 @@ def analyze(model_spec: S.ModelSpec, limits: S.Limits = S.LIMITS) -> Analysis:
             raise S.SpecError(f"output size {_shape_text(out_shape)} is below 1",
                               layer_index=index, layer_type=layer.TYPE)
         spatial = len(out_shape) == 3
+        windows, residual = layer_geometry(layer, shape[0])
         if spatial:
-            rf, jump = receptive_step(layer, rf, jump)
+            rf, jump = receptive_steps(windows, rf, jump)
         params = sum(p.numel() for p in module.parameters() if p.requires_grad)
         infos.append(LayerInfo(index, layer.TYPE, layer, recipe, shape, out_shape, params, macs,
-                               rf if spatial else None, jump if spatial else None, auto))
+                               rf if spatial else None, jump if spatial else None, auto,
+                               windows, residual))
         total = sum(info.params for info in infos)
         if total > limits.max_params:
             raise S.SpecError(f"the network reaches {total:,} parameters here, over the limit "

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from playground.model.build import Analysis, LayerInfo
+from playground.model.geometry import ConvGeometry, ResidualGeometry
+
+if TYPE_CHECKING:  # the diagram imports this module and must stay free of torch
+    from playground.model.build import Analysis, LayerInfo
 
 FLOAT_BYTES = 4  # float32
 ELEMENTWISE = ("relu", "leaky_relu", "sigmoid", "tanh", "gelu", "batchnorm", "dropout")
@@ -64,8 +68,10 @@ def output_size(info: LayerInfo) -> list[Formula]:
                         dilation=layer.dilation)
             channels = Formula("C_out = out_channels (one per filter)",
                                f"C_out = {layer.out_channels}", layer.out_channels)
-        elif kind == "residual":  # the strided 3x3 conv (padding 1) sets the size
-            args = dict(kernel=3, stride=layer.stride, padding=1)
+        elif kind == "residual":  # the strided 3x3 conv sets the size
+            window = info.residual.sizing.window
+            args = dict(kernel=window.kernel_size, stride=window.stride,
+                        padding=window.padding)
             channels = Formula("C_out = out_channels", f"C_out = {layer.out_channels}",
                                layer.out_channels)
         else:
@@ -111,41 +117,34 @@ def output_shape(info: LayerInfo) -> tuple[int, ...]:
 
 def _residual_parts(info: LayerInfo) -> list[tuple[str, int, int, str]]:
     """(name, parameters, multiply-adds, formula text) per piece of a residual block."""
-    layer = info.layer
-    c_in, h_in, w_in = info.input_shape
-    c_out, h_out, w_out = info.output_shape
     parts = []
 
-    def conv(name: str, cin: int, cout: int, k: int, positions: int) -> None:
-        parts.append((name, cout * cin * k * k, positions * cin * k * k * cout,
-                      f"{cout}*{cin}*{k}*{k}"))
+    def conv(name: str, geometry: ConvGeometry, height: int, width: int) -> None:
+        window = geometry.window
+        positions = window.output_size(height) * window.output_size(width)
+        k, c_in, c_out = window.kernel_size, geometry.in_channels, geometry.out_channels
+        parts.append((f"{name}{k}x{k}", geometry.weights, positions * geometry.weights,
+                      f"{c_out}*{c_in}*{k}*{k}"))
 
     def bn(channels: int) -> None:
         parts.append(("BN", 2 * channels, 0, f"2*{channels}"))
 
-    if layer.bottleneck_width is None:
-        conv("conv3x3", c_in, c_out, 3, h_out * w_out)
-        bn(c_out)
-        conv("conv3x3", c_out, c_out, 3, h_out * w_out)
-        bn(c_out)
-    else:
-        width = layer.bottleneck_width
-        conv("conv1x1", c_in, width, 1, h_in * w_in)
-        bn(width)
-        conv("conv3x3", width, width, 3, h_out * w_out)
-        bn(width)
-        conv("conv1x1", width, c_out, 1, h_out * w_out)
-        bn(c_out)
-    if projection(info):
-        conv("shortcut conv1x1", c_in, c_out, 1, h_out * w_out)
-        bn(c_out)
+    _, height, width = info.input_shape
+    for geometry in info.residual.body:
+        conv("conv", geometry, height, width)
+        bn(geometry.out_channels)
+        height = geometry.window.output_size(height)
+        width = geometry.window.output_size(width)
+    shortcut = info.residual.shortcut
+    if shortcut is not None:
+        conv("shortcut conv", shortcut, *info.input_shape[1:])
+        bn(shortcut.out_channels)
     return parts
 
 
 def projection(info: LayerInfo) -> bool:
     """A residual block's shortcut is a projection (1x1 conv + BN) unless the shape stays."""
-    return info.type == "residual" and (info.layer.stride != 1
-                                        or info.input_shape[0] != info.layer.out_channels)
+    return info.projection
 
 
 def params(info: LayerInfo) -> Formula:
@@ -236,16 +235,36 @@ def receptive_field(info: LayerInfo, rf_in: int, jump_in: int) -> Formula:
         return Formula("r_in + (k_eff - 1)*j_in", filled, r,
                        "k_eff = K + (K-1)*(D-1) with dilation D")
     if kind == "residual":
-        s = layer.stride
-        if layer.bottleneck_width is None:
-            r = rf_in + 2 * jump_in + 2 * jump_in * s
-            return Formula("r_in + (3-1)*j_in + (3-1)*j_in*S (two 3x3 convs)",
-                           f"{rf_in} + (3-1)*{jump_in} + (3-1)*{jump_in * s} = {r}", r)
-        r = rf_in + 2 * jump_in
-        return Formula("r_in + (3-1)*j_in (the 1x1 convs add nothing)",
-                       f"{rf_in} + (3-1)*{jump_in} = {r}", r)
+        return _residual_receptive_field(info.residual, rf_in, jump_in)
     return Formula("r_in (unchanged)", f"r = {rf_in}", rf_in,
                    "looks at one position at a time, so the view does not grow")
+
+
+_COUNT_WORDS = {1: "one", 2: "two", 3: "three"}
+
+
+def _residual_receptive_field(residual: ResidualGeometry, rf_in: int,
+                              jump_in: int) -> Formula:
+    """One (k_eff-1)*j term per body conv that widens the view, the jump growing by S
+    after the strided conv."""
+    general, filled = ["r_in"], [str(rf_in)]
+    symbol, j, r = "j_in", jump_in, rf_in
+    for conv in residual.body:
+        window = conv.window
+        if window.extent > 1:
+            general.append(f"({window.extent}-1)*{symbol}")
+            filled.append(f"({window.extent}-1)*{j}")
+            r += (window.extent - 1) * j
+        if conv is residual.sizing:
+            symbol += "*S"
+        j *= window.stride
+    widening = [conv for conv in residual.body if conv.window.extent > 1]
+    if len(widening) < len(residual.body):
+        note = "the 1x1 convs add nothing"
+    else:
+        k = widening[0].window.kernel_size
+        note = f"{_COUNT_WORDS.get(len(widening), len(widening))} {k}x{k} convs"
+    return Formula(" + ".join(general) + f" ({note})", " + ".join(filled) + f" = {r}", r)
 
 
 def jump(info: LayerInfo, jump_in: int) -> Formula:

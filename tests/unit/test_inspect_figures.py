@@ -161,22 +161,23 @@ def test_pooling_figure_marks_winners_only_for_max():
                                          ("Sobel x", "orientation-selective, 0°")])
 def test_frequency_response_titles_and_scales(name, label):
     kernel = SP.reference_kernels()[name]
-    figure = IF.frequency_response(kernel, db=False)
+    figure = IF.frequency_response(SP.frequency_view(kernel, db=False))
     assert figure.layout.title.text == label
     spectrum = np.asarray(figure.data[1].z)
     assert spectrum.shape == (32, 32) and spectrum.min() >= 0
-    db = IF.frequency_response(kernel, db=True)
+    db = IF.frequency_response(SP.frequency_view(kernel, db=True))
     z = np.asarray(db.data[1].z)
     assert z.max() - z.min() <= 60 + 1e-9  # dB view clipped to 60 dB of range
 
 
 def test_convolution_theorem_and_reference_table():
     image = np.random.default_rng(0).random((16, 16))
-    figure = IF.convolution_theorem(image, SP.reference_kernels()["Sobel x"], db=False)
+    figure = IF.convolution_theorem(SP.theorem_view(image, SP.reference_kernels()["Sobel x"],
+                                                        db=False))
     assert len(figure.data) == 6
     product = np.asarray(figure.data[3].z) * np.asarray(figure.data[4].z)
     np.testing.assert_allclose(np.asarray(figure.data[5].z), product, atol=1e-9)
-    table = IF.reference_table()
+    table = IF.reference_table(SP.reference_views())
     assert len(table.data) == 2 * len(SP.reference_kernels())
     texts = [a.text for a in table.layout.annotations]
     assert any("low-pass" in t for t in texts) and any("high-pass" in t for t in texts)
