@@ -54,6 +54,7 @@ class Style:
                                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
     cycle: tuple[str, ...] = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                               "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+    line_width: float = 2.0
     dashes: tuple[str, ...] = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
     # Numbers written into a figure.
     decimals: int = 2

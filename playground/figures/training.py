@@ -266,8 +266,3 @@ def image_grid(images: np.ndarray, captions: Sequence[str] = (), columns: int = 
         width=None, height=int(canvas.shape[0] * scale) + (50 if title else 10),
         margin=dict(l=0, r=0, t=40 if title else 0, b=0), plot_bgcolor="white"))
 
-
-# Names figures/lessons*.py still import; they go once those builders take a Style.
-DIVERGING = DEFAULT.diverging
-FONT = DEFAULT.chart_font()
-_readable = readable

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from playground.analysis import spectra as SP
 from playground.figures import inspection as IF
 from playground.lessons import lesson
 from playground.lessons.frequency import (convolution_theorem, gaussian_kernel,
@@ -37,7 +38,7 @@ def render() -> None:
         st.metric("low-pass half-power cutoff", f"{cutoff:.3f} cycles/px")
         st.metric("theorem check: max |FFT(filtered) − product|", f"{check.max_error:.1e}")
     with right:
-        chart(IF.convolution_theorem(image, kernel, db=True,
+        chart(IF.convolution_theorem(SP.theorem_view(image, kernel, db=True),
                                      title=f"{kind} {kernel.shape[0]}x{kernel.shape[1]} "
                                            f"kernel, σ = {sigma}"))
     st.latex(rf"|H(f)| \approx e^{{-2\pi^2\sigma^2 f^2}},\quad |H| = \tfrac12 \text{{ at }} "
