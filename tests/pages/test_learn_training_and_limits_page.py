@@ -34,7 +34,7 @@ def app() -> AppTest:
 
 
 def open_lesson(at: AppTest, title: str) -> AppTest:
-    at.radio(key="learn_lesson_part2").set_value(title).run()
+    at.radio(key="learn_lesson_training").set_value(title).run()
     assert not at.exception, at.exception
     return at
 

@@ -33,10 +33,9 @@ RENDERERS: dict[str, Callable[[], None]] = {
     "invariance": invariance.render,
     "dice": dice.render,
 }
-# Widget keys of each part's lesson radio. They are what saved sessions and the tests
-# know the radios by, so they stay as they were when the second part was added.
+# Widget keys of each part's lesson radio (the tests pick lessons by them).
 LESSON_KEYS = {HOW_CONVOLUTION_WORKS: "learn_lesson",
-               TRAINING_AND_LIMITS: "learn_lesson_part2"}
+               TRAINING_AND_LIMITS: "learn_lesson_training"}
 # Fifteen lessons do not fit one row of a radio: a part choice above it.
 # Part name -> (its lessons' menu labels, the key of its lesson radio).
 PARTS: dict[str, tuple[tuple[str, ...], str]] = {
