@@ -50,12 +50,13 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest, app_test
 
 from playground.data import datasets as D
+from playground.data import shared
 from playground import share
 from playground import spec as S
 from playground.train import trainer as T
 from playground.train.threads import configure_threads
 from playground.presets import load_preset
-from playground.ui import runs
+from playground.runs import RunRegistry, server
 
 BATCH = 64
 TIMEOUT = 120  # one page run on a saturated 2-core machine can take seconds
@@ -216,36 +217,37 @@ def run_session(index: int, refresh: float, result: SessionResult) -> None:
     page = AppTest.from_string(TRAIN_PAGE, default_timeout=TIMEOUT)
     page.session_state["spec"] = built
     timed_run(page)
-    run = press_train(page, index, result)
-    while run.trainer.state not in (T.FINISHED, T.STOPPED, T.FAILED):
+    executor = server.executor()
+    run_id = press_train(page, index, result)
+    while executor.status(run_id).state not in (T.FINISHED, T.STOPPED, T.FAILED):
         time.sleep(refresh)
         result.refresh_seconds.append(timed_run(page))
     result.refresh_seconds.append(timed_run(page))  # the finished page
-    trainer = run.trainer
-    result.steps, result.test_acc = trainer.step_count, trainer.eval_records[-1].test_acc
+    status = executor.status(run_id)
+    result.steps, result.test_acc = status.step, executor.records(run_id).evals[-1].test_acc
     shown = next((m.value for m in page.metric if m.label == "Test accuracy"), None)
     checks = {
-        "state": trainer.state == T.FINISHED,
-        "spec": trainer.spec == lesson,
-        "lr": trainer.config.lr == lesson.training.lr,
-        "channels": trainer.network[0].out_channels == 4 + index,
+        "state": status.state == T.FINISHED,
+        "spec": status.spec == lesson,
+        "lr": status.config.lr == lesson.training.lr,
+        "channels": executor.latest_weights(run_id)[1]["0.weight"].shape[0] == 4 + index,
         "shown accuracy": shown == f"{result.test_acc:.1%}",
-        "history": all(runs.registry().owner_of(s.run_id) == run.owner
-                       for s in runs.registry().history(run.owner)),
+        "history": all(executor.owner_of(s.run_id) == status.owner
+                       for s in executor.history(status.owner)),
     }
-    result.problems += [f"session {index}: {name} ({trainer.state}: {trainer.message})"
+    result.problems += [f"session {index}: {name} ({status.state}: {status.message})"
                         for name, ok in checks.items() if not ok]
 
     inspect = AppTest.from_string(INSPECT_PAGE, default_timeout=TIMEOUT)
-    inspect.session_state["run_id"] = run.run_id
+    inspect.session_state["run_id"] = run_id
     result.inspect_seconds = timed_run(inspect)
     if not inspect.get("plotly_chart"):
         result.problems.append(f"session {index}: the Inspect page shows no figure")
-    runs.registry().remove(run.run_id)  # the tab closes; the registry frees the run
+    executor.free(run_id)  # the tab closes; the registry frees the run
 
 
 def press_train(page: AppTest, index: int, result: SessionResult,
-                patience: float = 900.0) -> runs.Run:
+                patience: float = 900.0) -> str:
     """Press Train; while the server is at its cap of active runs, wait and press again,
     as a student told "try later" does."""
     deadline = time.monotonic() + patience
@@ -254,7 +256,7 @@ def press_train(page: AppTest, index: int, result: SessionResult,
         button.click()
         timed_run(page)
         if "run_id" in page.session_state:
-            return runs.registry().get(page.session_state["run_id"])
+            return page.session_state["run_id"]
         errors = " ".join(e.value for e in page.error)
         if "active training runs" not in errors or time.monotonic() > deadline:
             raise RuntimeError(f"Train did not start a run: {errors or 'no message'}")
@@ -278,19 +280,19 @@ def subset(steps: int) -> D.Dataset:
 def load_test(sessions: int = 20, steps: int = 300, refresh: float = 1.0,
               slots: int | None = None, settle_seconds: float = 30.0) -> LoadReport:
     data = subset(steps)
-    registry = runs.registry()
-    load_dataset, cpu_slots = runs.dataset, registry.slots["cpu"]
-    runs.dataset = lambda name: data  # every session shares one loaded dataset
+    registry = server.executor().registry
+    load_dataset, cpu_slots = shared.dataset, registry.slots["cpu"]
+    shared.dataset = lambda name: data  # every session shares one loaded dataset
     if slots is not None:
         registry.slots["cpu"] = slots
     try:
         with one_shared_runtime():
             return _load_test(registry, sessions, steps, refresh, settle_seconds)
     finally:
-        runs.dataset, registry.slots["cpu"] = load_dataset, cpu_slots
+        shared.dataset, registry.slots["cpu"] = load_dataset, cpu_slots
 
 
-def _load_test(registry: runs.RunRegistry, sessions: int, steps: int, refresh: float,
+def _load_test(registry: RunRegistry, sessions: int, steps: int, refresh: float,
                settle_seconds: float) -> LoadReport:
     # Warm up: the first page run imports and starts what a server has before anyone comes.
     AppTest.from_string(BUILD_PAGE, default_timeout=TIMEOUT).run()

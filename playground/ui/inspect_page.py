@@ -5,7 +5,7 @@ live fragment so that choosing one redraws everything; below, the time machine a
 panel at a time (kernels, feature maps, pooling, frequency, Grad-CAM) in a fragment that
 refreshes twice a second while the run trains. Only the chosen panel is computed.
 
-Every figure is built from a CPU copy of the weights (`Trainer.latest_weights` or a
+Every figure is built from a CPU copy of the weights (the executor's latest weights or a
 snapshot), never from the module the trainer is updating.
 """
 from __future__ import annotations
@@ -18,9 +18,15 @@ import numpy as np
 import streamlit as st
 import torch
 
+from playground.analysis import inspection_view as V
 from playground.analysis import network as I
+from playground.analysis import spectra as SP
 from playground.figures import inspection as IF
 from playground.analysis import probe as P
+from playground.data import shared
+from playground.data.datasets import Dataset
+from playground.model import build as M
+from playground.runs import RunStatus
 from playground.train import trainer as T
 from playground.ui import runs
 from playground.ui import session
@@ -46,43 +52,60 @@ class Probe:
 
 def render() -> None:
     st.title("Inspect the network")
-    run = runs.current_run()
+    run_id = runs.current_run_id()
+    run = runs.executor().status(run_id) if run_id else None
     if run is None:
         st.info("Nothing to inspect yet: start a run on the **Train** page, then come back "
                 "here (it can keep training while you look).")
         return
-    trainer = run.trainer
     st.caption("Pick an image to look at the network with, then a panel. While the run "
                "trains, the panels follow it; the time machine goes back to earlier steps.")
-    probe = _probe_section(trainer)
+    probe = _probe_section(run)
     if probe is None:
         return
-    running = trainer.state == T.RUNNING
+    running = run.state == T.RUNNING
     st.session_state["insp_rendered_running"] = running
-    st.fragment(_live, run_every=REFRESH_SECONDS if running else None)(run.run_id, trainer,
-                                                                      probe)
+    st.fragment(_live, run_every=REFRESH_SECONDS if running else None)(run.run_id, probe)
     if not running:
-        st.fragment(_watch, run_every=WATCH_SECONDS)(trainer)
+        st.fragment(_watch, run_every=WATCH_SECONDS)(run.run_id)
 
 
-def _watch(trainer: T.Trainer) -> None:
+def _is_running(run: RunStatus | None) -> bool:
+    return run is not None and run.state == T.RUNNING
+
+
+def _watch(run_id: str) -> None:
     """While the page is still (paused or finished), notice a run that starts again."""
-    if (trainer.state == T.RUNNING) != st.session_state.get("insp_rendered_running"):
+    running = _is_running(runs.executor().status(run_id))
+    if running != st.session_state.get("insp_rendered_running"):
         st.rerun(scope="app")
+
+
+def _dataset(run: RunStatus) -> Dataset:
+    """The run's dataset, from the process-wide cache (the run reads the same copy); the
+    session keeps hold of it for as long as it shows this run."""
+    return session.cached("insp_dataset", run.run_id,
+                          lambda: shared.dataset(runs.executor().dataset_info(run.run_id).name))
+
+
+def _analysis(run: RunStatus) -> M.Analysis:
+    """The layers of the run's network (its spec never changes while the run lives)."""
+    return session.cached("insp_analysis", run.run_id, lambda: M.analyze(run.spec))
 
 
 # --- the probe ----------------------------------------------------------------------------
 
-def _probe_section(trainer: T.Trainer) -> Probe | None:
+def _probe_section(run: RunStatus) -> Probe | None:
+    data = _dataset(run)
     left, middle = st.columns([3, 2])
     with left:
         source = st.radio("Probe image", SOURCES, horizontal=True, key="insp_source")
         if source == "Test image":
-            probe = _test_probe(trainer)
+            probe = _test_probe(run, data)
         elif source == "Upload":
-            probe = _upload_probe(trainer)
+            probe = _upload_probe(data)
         else:
-            probe = _drawn_probe(trainer)
+            probe = _drawn_probe(data)
     if probe is None:
         with middle:
             st.info("No probe image yet." if source == "Draw" else
@@ -91,8 +114,7 @@ def _probe_section(trainer: T.Trainer) -> Probe | None:
     return probe
 
 
-def _test_probe(trainer: T.Trainer) -> Probe:
-    data = trainer.data
+def _test_probe(run: RunStatus, data: Dataset) -> Probe:
     columns = st.columns([3, 2])
     class_index = columns[0].selectbox("Class", range(len(data.classes)), key="insp_class",
                                        format_func=lambda i: data.classes[i])
@@ -106,19 +128,20 @@ def _test_probe(trainer: T.Trainer) -> Probe:
     nth = columns[1].number_input(f"Image (of {count:,})", 0, count - 1, key="insp_nth")
     index = int(positions[int(nth)])
     st.button("Next mistake", help="The next test image the network (at the step shown "
-              "below) gets wrong", on_click=_next_mistake, args=(trainer, index))
+              "below) gets wrong", on_click=_next_mistake, args=(run, index))
     note = st.session_state.pop("insp_mistake_note", None)
     if note:
         st.caption(note)
-    tensor = data.test_x[index].to("cpu", torch.float32)
-    label = int(data.test_y[index])
+    tensor, label = V.test_probe(data, index)
     return Probe(tensor, P.to_display(tensor, data.mean, data.std), label, f"test:{index}",
                  f"test image {index:,} ({data.classes[label]})")
 
 
-def _next_mistake(trainer: T.Trainer, current: int) -> None:
-    network = st.session_state.get("insp_network") or trainer.inspection_model()
-    data = trainer.data
+def _next_mistake(run: RunStatus, current: int) -> None:
+    network = st.session_state.get("insp_network")
+    if network is None:
+        network = V.network_at(run.spec, runs.executor().latest_weights(run.run_id)[1])
+    data = _dataset(run)
     found = P.next_mistake(network, data.test_x, data.test_y, after=current)
     if found is None:
         st.session_state["insp_mistake_note"] = "No mistakes: every test image is right."
@@ -130,8 +153,7 @@ def _next_mistake(trainer: T.Trainer, current: int) -> None:
     st.session_state["insp_mistake_note"] = f"Test image {found:,} is misclassified."
 
 
-def _upload_probe(trainer: T.Trainer) -> Probe | None:
-    data = trainer.data
+def _upload_probe(data: Dataset) -> Probe | None:
     channels, height, width = data.input_shape
     upload = st.file_uploader("PNG or JPEG (up to 10 MB)", type=["png", "jpg", "jpeg"],
                               key="insp_upload")
@@ -153,8 +175,7 @@ def _upload_probe(trainer: T.Trainer) -> Probe | None:
                  f"upload:{digest}:{centre}", f"{upload.name} as {height}x{width}")
 
 
-def _drawn_probe(trainer: T.Trainer) -> Probe | None:
-    data = trainer.data
+def _drawn_probe(data: Dataset) -> Probe | None:
     channels, height, width = data.input_shape
     try:
         from streamlit_drawable_canvas import st_canvas
@@ -194,8 +215,9 @@ class View:
     live: bool
 
 
-def _time_machine(trainer: T.Trainer) -> View:
-    snapshots = trainer.snapshots()
+def _time_machine(run: RunStatus) -> View:
+    executor = runs.executor()
+    snapshots = executor.snapshots(run.run_id)
     last = len(snapshots)  # position `last` is "now"
     if st.session_state.get("insp_follow", True) or st.session_state.get("insp_pos", last) > last:
         st.session_state["insp_pos"] = last
@@ -208,14 +230,15 @@ def _time_machine(trainer: T.Trainer) -> View:
     following = position == last
     if not following:
         columns[1].button("Follow latest", on_click=_follow_latest, key="insp_follow_btn")
-    if following:
-        step, state = trainer.latest_weights()
-        live = True
-    else:
+    state = None
+    if not following:
         snapshot = snapshots[position]
-        step, state, live = snapshot.step, snapshot.state, False
-    network = _cached_network(trainer, step, state, live)
-    epoch = step / trainer.steps_per_epoch
+        step, live = snapshot.step, False
+        state = executor.snapshot_weights(run.run_id, snapshot.snapshot_id)
+    if state is None:  # following, or the snapshot was thinned out a moment ago
+        (step, state), live = executor.latest_weights(run.run_id), True
+    network = _cached_network(run, step, state, live)
+    epoch = step / run.steps_per_epoch
     columns[1].markdown(f"**step {step:,}** (epoch {epoch:.2f})" +
                         (" · live" if live else " · snapshot"))
     return View(step, network, state, live)
@@ -229,17 +252,14 @@ def _follow_latest() -> None:
     st.session_state["insp_follow"] = True
 
 
-def _cached_network(trainer: T.Trainer, step: int, state: dict, live: bool) -> torch.nn.Module:
-    key = (id(trainer), step, live)
+def _cached_network(run: RunStatus, step: int, state: dict, live: bool) -> torch.nn.Module:
+    key = (run.run_id, step, live)
     cached = st.session_state.get("insp_network_key")
     network = st.session_state.get("insp_network")
     if cached != key or network is None:
-        if network is not None and cached is not None and cached[0] == id(trainer):
-            # same architecture: copying new weights in is far cheaper than a rebuild
-            with torch.no_grad():
-                network.load_state_dict(state)
-        else:
-            network = I.model_from_state(trainer.spec, state, trainer.analysis)
+        same_architecture = network is not None and cached is not None and cached[0] == run.run_id
+        network = V.network_at(run.spec, state, _analysis(run),
+                               reuse=network if same_architecture else None)
         st.session_state["insp_network"] = network
         st.session_state["insp_network_key"] = key
         st.session_state.pop("insp_acts_key", None)
@@ -271,20 +291,21 @@ def _activations(view: View, probe: Probe) -> list[I.LayerActivation]:
 
 # --- the live part ------------------------------------------------------------------------
 
-def _live(run_id: str, trainer: T.Trainer, probe: Probe) -> None:
-    if (trainer.state == T.RUNNING) != st.session_state.get("insp_rendered_running"):
-        st.rerun(scope="app")  # started or stopped: the fragment's timer must change
-    with timing.timed("inspect refresh", spec=trainer.spec.name) as logged:
-        logged["panel"] = _draw_live(trainer, probe)
+def _live(run_id: str, probe: Probe) -> None:
+    run = runs.executor().status(run_id)
+    if _is_running(run) != st.session_state.get("insp_rendered_running") or run is None:
+        st.rerun(scope="app")  # started, stopped or freed: the fragment's timer must change
+    with timing.timed("inspect refresh", spec=run.spec.name) as logged:
+        logged["panel"] = _draw_live(run, probe)
 
 
-def _draw_live(trainer: T.Trainer, probe: Probe) -> str | None:
+def _draw_live(run: RunStatus, probe: Probe) -> str | None:
     """The probe, its prediction and the chosen panel; returns the panel's name."""
     started = time.perf_counter()
-    view = _time_machine(trainer)
+    view = _time_machine(run)
     acts = _activations(view, probe)
     probs = st.session_state["insp_probs"]
-    classes = trainer.data.classes
+    classes = _dataset(run).classes
     predicted = int(np.argmax(probs))
     verdict = ("" if probe.true_class is None else
                " ✓ right" if predicted == probe.true_class else
@@ -307,17 +328,17 @@ def _draw_live(trainer: T.Trainer, probe: Probe) -> str | None:
         st.info("This lesson hides every inspection panel.")
         return None
     panel = st.radio("Panel", shown, horizontal=True, key="insp_panel")
-    infos = trainer.analysis.layers
+    infos = _analysis(run).layers
     if panel == "Kernels":
-        _kernels_panel(trainer, view, infos)
+        _kernels_panel(run, view, infos)
     elif panel == "Feature maps":
-        _feature_panel(trainer, view, probe, acts, infos)
+        _feature_panel(view, probe, acts, infos)
     elif panel == "Pooling":
         _pooling_panel(probe, acts, infos)
     elif panel == "Frequency":
         _frequency_panel(view, probe, acts, infos)
     else:
-        _grad_cam_panel(trainer, view, probe, infos)
+        _grad_cam_panel(classes, view, probe, infos)
     st.caption(f"Panel built in {(time.perf_counter() - started) * 1000:.0f} ms.")
     return panel
 
@@ -349,7 +370,7 @@ def _choose_conv(label: str, units: list[I.ConvUnit], key: str) -> I.ConvUnit:
 
 # --- kernels ------------------------------------------------------------------------------
 
-def _kernels_panel(trainer: T.Trainer, view: View, infos: list) -> None:
+def _kernels_panel(run: RunStatus, view: View, infos: list) -> None:
     units = _conv_units(view)
     if not units:
         st.info("This network has no conv layer.")
@@ -377,32 +398,35 @@ def _kernels_panel(trainer: T.Trainer, view: View, infos: list) -> None:
                     key="insp_kernels")
     if in_channels > shown_in:
         st.caption(f"Columns are input channels 0–{shown_in - 1} of {in_channels}.")
-    if in_channels == 3 and unit.name == units[0].name and trainer.spec.input[0] == 3:
+    if in_channels == 3 and unit.name == units[0].name and run.spec.input[0] == 3:
         st.plotly_chart(IF.rgb_kernel_images(chunk, first, "The same kernels as colour "
                                                            "images (grey = 0)"),
                         width="stretch", key="insp_rgb_kernels")
-    _evolution(trainer, unit, weights.shape)
+    _evolution(run.run_id, unit, weights.shape)
 
 
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _evolution(trainer: T.Trainer, unit: I.ConvUnit, shape) -> None:
+def _evolution(run_id: str, unit: I.ConvUnit, shape) -> None:
     columns = st.columns(2)
     out = columns[0].number_input("Evolution of kernel: out", 0, shape[0] - 1, 0,
                                   key=f"insp_evo_out_{unit.name}")
     inn = columns[1].number_input("in", 0, shape[1] - 1, 0, key=f"insp_evo_in_{unit.name}")
-    snapshots = trainer.snapshots()
+    executor = runs.executor()
+    snapshots = executor.snapshots(run_id)
     if len(snapshots) > EVOLUTION_FRAMES:
         picks = np.linspace(0, len(snapshots) - 1, EVOLUTION_FRAMES).round().astype(int)
         snapshots = [snapshots[i] for i in sorted(set(picks))]
 
     def figure():  # new only with a new snapshot (every 50 steps or more), not per refresh
-        frames = [(s.step, s.state[unit.weight_key][out, inn].numpy()) for s in snapshots]
+        states = [(s.step, executor.snapshot_weights(run_id, s.snapshot_id)) for s in snapshots]
+        frames = V.kernel_frames([(step, state) for step, state in states if state is not None],
+                                 unit.weight_key, out, inn)
         return IF.kernel_evolution(frames, f"Kernel out {out}, in {inn} from initialisation")
 
-    version = (id(trainer), unit.name, out, inn, tuple(s.step for s in snapshots))
+    version = (run_id, unit.name, out, inn, tuple(s.step for s in snapshots))
     st.plotly_chart(session.cached("insp_evolution", version, figure), width="stretch",
                     key="insp_evolution")
 
@@ -419,8 +443,8 @@ def _nonlinearity_after(index: int, acts: list[I.LayerActivation]) -> I.LayerAct
     return None
 
 
-def _feature_panel(trainer: T.Trainer, view: View, probe: Probe,
-                   acts: list[I.LayerActivation], infos: list) -> None:
+def _feature_panel(view: View, probe: Probe, acts: list[I.LayerActivation],
+                   infos: list) -> None:
     spatial = [info for info in infos if len(info.output_shape) == 3]
     if not spatial:
         st.info("No layer has a spatial output.")
@@ -470,7 +494,7 @@ def _feature_panel(trainer: T.Trainer, view: View, probe: Probe,
     st.plotly_chart(IF.feature_grid(maps, f"{name} feature maps{label}, {maps.shape[0]} "
                                           "channels", selected=channel),
                     width="stretch", key="insp_fm_grid")
-    _receptive_field(trainer, probe, info, unit, maps[channel], channel)
+    _receptive_field(infos, probe, info, unit, maps[channel], channel)
 
 
 def _feature_label(info, unit: I.ConvUnit | None) -> str:
@@ -479,7 +503,7 @@ def _feature_label(info, unit: I.ConvUnit | None) -> str:
     return f"    {unit.label}"
 
 
-def _receptive_field(trainer: T.Trainer, probe: Probe, info, unit: I.ConvUnit | None,
+def _receptive_field(infos: list, probe: Probe, info, unit: I.ConvUnit | None,
                      channel_map: np.ndarray, channel: int) -> None:
     height, width = channel_map.shape
     owner = info.index if unit is None else unit.name
@@ -501,7 +525,7 @@ def _receptive_field(trainer: T.Trainer, probe: Probe, info, unit: I.ConvUnit | 
             stored = (owner, row, col)
     st.session_state["insp_rf_pixel"] = stored
     _, row, col = stored
-    window = I.receptive_window(trainer.analysis.layers, info.index, row, col, unit)
+    window = I.receptive_window(infos, info.index, row, col, unit)
     top, left_col, bottom, right_col = window
     size = bottom - top + 1
     inside = IF.clip_window(window, probe.image.shape[:2])
@@ -561,7 +585,7 @@ def _pooling_panel(probe: Probe, acts: list[I.LayerActivation], infos: list) -> 
 
 @st.cache_resource(show_spinner=False)
 def _reference_figure(db: bool):
-    return IF.reference_table(db)
+    return IF.reference_table(SP.reference_views(db))
 
 
 def _frequency_panel(view: View, probe: Probe, acts: list[I.LayerActivation],
@@ -579,13 +603,13 @@ def _frequency_panel(view: View, probe: Probe, acts: list[I.LayerActivation],
     db = columns[3].radio("Magnitude", ("linear", "dB"), horizontal=True,
                           key="insp_freq_db") == "dB"
     kernel = weights[out, inn]
-    st.plotly_chart(IF.frequency_response(kernel, db, title=f"{_capital(unit.label)} kernel "
-                                                            f"out {out}, in {inn}"),
+    title = f"{_capital(unit.label)} kernel out {out}, in {inn}"
+    st.plotly_chart(IF.frequency_response(SP.frequency_view(kernel, db), title=title),
                     width="stretch", key="insp_freq")
     st.caption("Angle: the direction (counter-clockwise from →) in which the kernel "
                "responds to change, perpendicular to the edges it finds: Sobel x is 0°.")
     features = _conv_activation(view, probe, unit).input
-    st.plotly_chart(IF.convolution_theorem(features[inn], kernel, db,
+    st.plotly_chart(IF.convolution_theorem(SP.theorem_view(features[inn], kernel, db),
                                            title="Convolution theorem on this conv's input "
                                                  f"(channel {inn})"),
                     width="stretch", key="insp_theorem")
@@ -595,12 +619,11 @@ def _frequency_panel(view: View, probe: Probe, acts: list[I.LayerActivation],
 
 # --- Grad-CAM -----------------------------------------------------------------------------
 
-def _grad_cam_panel(trainer: T.Trainer, view: View, probe: Probe, infos: list) -> None:
+def _grad_cam_panel(classes: list[str], view: View, probe: Probe, infos: list) -> None:
     index = I.last_spatial_layer(infos)
     if index is None:
         st.info("Grad-CAM needs a layer with a spatial output.")
         return
-    classes = trainer.data.classes
     choice = st.selectbox("Explain class", [None, *range(len(classes))], key="insp_cam_class",
                           format_func=lambda i: "the predicted class" if i is None
                           else classes[i])

@@ -1,25 +1,28 @@
 """Train page: settings, media-player controls, live curves, and panels that look closer.
 
-Only widgets and layout live here; numbers come from the trainer's records, diagnostics
-and figure builders. The live part is one fragment that reruns twice a second only while
-the run is training (or queued); otherwise a slow heartbeat tells the registry the page is
-still open, and every state change redraws the whole page once.
+Only widgets and layout live here; numbers come from the run's records (through the
+executor), diagnostics and figure builders. The live part is one fragment that reruns twice
+a second only while the run is training (or queued); otherwise a slow heartbeat tells the
+registry the page is still open, and every state change redraws the whole page once.
 """
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 import streamlit as st
 
 from playground.analysis import diagnostics as Dg
+from playground.analysis import inspection_view as V
 from playground.figures import training as figures
 from playground import spec as S
 from playground.train import trainer as T
 from playground.train.device import pick_device
-from playground.data.augment import augment_batch
-from playground.data.datasets import DATASET_NAMES, KNOWN_SHAPES, DataError
+from playground.data import preview, shared
+from playground.data.datasets import DATASET_NAMES, KNOWN_SHAPES, DataError, Dataset
+from playground.model import build as M
 from playground.presets import load_preset, preset_names
+from playground.runs import (KEEP_RUNS_PER_SESSION, RunLimitError, RunRecords, RunStatus,
+                             RunSummary, run_label)
 from playground.ui.panels import TRAIN_PANELS as PANELS
 from playground.ui import runs
 from playground.ui import session
@@ -38,13 +41,13 @@ def render() -> None:
     st.title("Train a CNN, live")
     st.caption("Pick a network and a dataset, press Train, and watch it learn. "
                "Curves, predictions and diagnostics refresh twice a second while it trains.")
-    run = runs.current_run()
+    run = _current_status()
     runs.session_owner()
     label = "Settings"
     if run is not None:
-        config = run.trainer.config
+        config = run.config
         label = (f"Settings: {config.dataset}, {S.OPTIMIZER_LABELS[config.optimizer]} lr "
-                 f"{run.trainer.current_lr:.2g}, batch {config.batch_size}, "
+                 f"{run.lr:.2g}, batch {config.batch_size}, "
                  f"{config.epochs} epochs, {SCHEDULE_NAMES[config.schedule]} schedule, seed "
                  f"{config.seed}{', augmentation' if config.augment else ''} "
                  "(learning rate and augmentation can change while it trains)")
@@ -60,30 +63,35 @@ def render() -> None:
         st.fragment(_heartbeat, run_every=HEARTBEAT_SECONDS)()
 
 
+def _current_status() -> RunStatus | None:
+    """The session's run as it is now (asking keeps the idle reaper away)."""
+    run_id = runs.current_run_id()
+    return runs.executor().status(run_id) if run_id else None
+
+
 def _heartbeat() -> None:
-    runs.current_run()  # touching the run keeps the idle reaper away
+    runs.current_run_id()  # touching the run keeps the idle reaper away
 
 
-def _is_active(run: runs.Run | None) -> bool:
+def _is_active(run: RunStatus | None) -> bool:
     """A run that holds the settings: training, paused mid-way, queued or stepping."""
-    return run is not None and (run.queued or run.trainer.busy
-                                or run.trainer.state in (T.RUNNING, T.PAUSED))
+    return run is not None and (run.queued or run.busy or run.state in (T.RUNNING, T.PAUSED))
 
 
-def _is_live(run: runs.Run | None) -> bool:
+def _is_live(run: RunStatus | None) -> bool:
     """Something changes by itself: worth refreshing twice a second."""
-    return run is not None and (run.queued or run.trainer.busy)
+    return run is not None and (run.queued or run.busy)
 
 
 # --- settings ------------------------------------------------------------------------------
 
-def _settings_form(run: runs.Run | None) -> dict:
+def _settings_form(run: RunStatus | None) -> dict:
     locked = _is_active(run)
     model_spec = session.current_spec()
     section = model_spec.training or S.TrainingSpec()
     config = S.resolve_training(section)
-    if run is not None and run.trainer.spec.name == model_spec.name:
-        config = run.trainer.config  # a reload shows the settings the run was started with
+    if run is not None and run.spec.name == model_spec.name:
+        config = run.config  # a reload shows the settings the run was started with
     default_dataset = config.dataset if config.dataset in DATASET_NAMES else "mnist"
     # Widget keys carry the spec's name so a newly loaded network shows its own settings.
     suffix = model_spec.name
@@ -129,9 +137,9 @@ def _settings_form(run: runs.Run | None) -> dict:
             "augment": bool(augment)}
 
 
-def _device_in_use(run: runs.Run | None, requested: str) -> str:
+def _device_in_use(run: RunStatus | None, requested: str) -> str:
     if run is not None:
-        return str(run.trainer.device)
+        return run.device
     try:
         return str(pick_device(requested))
     except (RuntimeError, ValueError):
@@ -146,15 +154,15 @@ def _load_chosen_preset() -> None:
 
 
 def _change_lr(key: str) -> None:
-    run = runs.current_run()
-    if run is not None and run.trainer.state in (T.RUNNING, T.PAUSED, T.READY):
-        run.trainer.set_lr(float(st.session_state[key]))
+    run = _current_status()
+    if run is not None and run.state in (T.RUNNING, T.PAUSED, T.READY):
+        runs.executor().set_lr(run.run_id, float(st.session_state[key]))
 
 
 def _change_augment(key: str) -> None:
-    run = runs.current_run()
-    if run is not None:
-        run.trainer.set_augment(bool(st.session_state[key]))
+    run_id = runs.current_run_id()
+    if run_id is not None:
+        runs.executor().set_augment(run_id, bool(st.session_state[key]))
 
 
 def _config(settings: dict) -> S.TrainingConfig:
@@ -170,57 +178,47 @@ def _augmentation_examples(dataset_name: str) -> None:
     with st.expander("What augmentation does: the same images, shifted (and flipped) at "
                      "random, a new draw every batch", expanded=False):
         try:
-            data = runs.dataset(dataset_name)
+            data = shared.dataset(dataset_name)
         except (DataError, ValueError) as error:
             st.error(str(error))
             return
         draw = st.session_state.get("augment_draw", 0)
-        images = data.train_x[:8]
-        generator = torch.Generator().manual_seed(draw)
-        shifted = augment_batch(images, data.name, generator)
-        both = torch.cat([images, shifted])
         captions = ["original"] * 8 + ["augmented"] * 8
-        st.plotly_chart(figures.image_grid(_display(both, data), captions, columns=8,
-                                           cell_px=100),
+        st.plotly_chart(figures.image_grid(preview.augmentation_examples(data, draw, 8),
+                                           captions, columns=8, cell_px=100),
                         width="stretch", key="augment-examples")
         if st.button("Draw again", key="augment-again"):
             st.session_state["augment_draw"] = draw + 1
             st.rerun()
 
 
-def _display(images: torch.Tensor, data) -> np.ndarray:
-    """Normalised images back to [0, 1] for display."""
-    mean = torch.tensor(data.mean).view(1, -1, 1, 1)
-    std = torch.tensor(data.std).view(1, -1, 1, 1)
-    return (images.detach().cpu().float() * std + mean).clamp(0, 1).numpy()
-
-
 # --- commands ------------------------------------------------------------------------------
 
-def _new_run(settings: dict) -> runs.Run | None:
+def _new_run(settings: dict) -> str | None:
+    """A new run of the settings on screen, not started yet; its id, or None with the
+    reason kept for the page to show."""
     model_spec: S.ModelSpec = settings["spec"]
     try:
         config = _config(settings)
         if config.dataset in KNOWN_SHAPES:  # say so before a slow load
             T.check_fits(model_spec, *KNOWN_SHAPES[config.dataset], config.dataset)
         with st.spinner(f"Loading {config.dataset}..."):
-            dataset = runs.dataset(config.dataset)
-        return runs.start_run(model_spec, dataset, config, device=settings["device"],
-                              start=False)
-    except (DataError, S.SpecError, runs.RunLimitError, RuntimeError, ValueError) as error:
+            shared.dataset(config.dataset)  # a load that fails leaves the old run be
+        return runs.start_run(model_spec, config, device=settings["device"], start=False)
+    except (DataError, S.SpecError, RunLimitError, RuntimeError, ValueError) as error:
         st.session_state["train_error"] = str(error)
         return None
 
 
-def _reusable(run: runs.Run | None, settings: dict) -> bool:
+def _reusable(run: RunStatus | None, settings: dict) -> bool:
     """A reset run with the very settings on screen: train it instead of making a new one."""
-    if run is None or run.trainer.state != T.READY or run.trainer.step_count:
+    if run is None or run.state != T.READY or run.step:
         return False
     try:
         config = _config(settings)
     except (S.SpecError, ValueError):
         return False
-    return (run.trainer.spec == settings["spec"] and run.trainer.config == config)
+    return (run.spec == settings["spec"] and run.config == config)
 
 
 def _close_settings() -> None:
@@ -229,38 +227,38 @@ def _close_settings() -> None:
 
 def _start(settings: dict) -> None:
     _close_settings()
-    run = runs.current_run()
-    if not _reusable(run, settings):
-        run = _new_run(settings)
-    if run is not None:
-        runs.registry().request_start(run.run_id)
+    run = _current_status()
+    run_id = run.run_id if _reusable(run, settings) else _new_run(settings)
+    if run_id is not None:
+        runs.executor().start(run_id)
 
 
 def _step(settings: dict, epoch: bool) -> None:
-    run = runs.current_run()
-    if run is None or run.trainer.state in (T.FINISHED, T.STOPPED, T.FAILED):
-        run = _new_run(settings)
-    if run is not None:
-        run.trainer.step_epoch() if epoch else run.trainer.step()
+    run = _current_status()
+    run_id = run.run_id if run is not None else None
+    if run is None or run.state in (T.FINISHED, T.STOPPED, T.FAILED):
+        run_id = _new_run(settings)
+    if run_id is not None:
+        runs.executor().step_epoch(run_id) if epoch else runs.executor().step(run_id)
 
 
-def _controls(settings: dict, run: runs.Run | None) -> None:
+def _controls(settings: dict, run: RunStatus | None) -> None:
     """Media-player buttons. Callbacks run before the rerun, so every button's enabled
     state below already reflects the command just given."""
-    state = run.trainer.state if run else None
+    state = run.state if run else None
     queued = bool(run and run.queued)
-    busy = bool(run and run.trainer.busy)
+    busy = bool(run and run.busy)
     active = _is_active(run)
-    registry = runs.registry()
+    executor = runs.executor()
     run_id = run.run_id if run else ""
     can_step = not busy and not queued and state not in (T.RUNNING,)
     buttons = st.columns(7)
     buttons[0].button("Train", type="primary", disabled=active, width="stretch",
                       on_click=_start, args=(settings,), help="Start training from step 0")
     buttons[1].button("Pause", disabled=not (state == T.RUNNING or queued),
-                      width="stretch", on_click=registry.pause, args=(run_id,))
+                      width="stretch", on_click=executor.pause, args=(run_id,))
     buttons[2].button("Resume", disabled=state != T.PAUSED or queued or busy,
-                      width="stretch", on_click=registry.request_start,
+                      width="stretch", on_click=executor.start,
                       args=(run_id,))
     buttons[3].button("Step", disabled=not can_step, width="stretch",
                       help="Train one batch, then stay paused",
@@ -271,9 +269,9 @@ def _controls(settings: dict, run: runs.Run | None) -> None:
     buttons[5].button("Reset", disabled=run is None, width="stretch",
                       help="Stop, keep the curves for comparison, and start again from "
                            "fresh weights drawn with the seed",
-                      on_click=registry.reset, args=(run_id,))
+                      on_click=executor.reset, args=(run_id,))
     buttons[6].button("Stop", disabled=not active, width="stretch",
-                      on_click=registry.stop, args=(run_id,))
+                      on_click=executor.stop, args=(run_id,))
     error = st.session_state.pop("train_error", None)
     if error:
         st.error(error)
@@ -282,34 +280,34 @@ def _controls(settings: dict, run: runs.Run | None) -> None:
 # --- the live part ----------------------------------------------------------------------------
 
 def _live_panels(settings: dict) -> None:
-    run = runs.current_run()
+    run = _current_status()
     # The settings above are outside this fragment: redraw the whole page once when a run
     # starts or stops changing, so the settings lock and the refresh timer follows.
     if st.session_state.get("page_live") != _is_live(run):
         st.rerun(scope="app")
     with timing.timed("train refresh") as logged:
-        _draw_live_panels(settings, run)
+        records = _draw_live_panels(settings, run)
         if run is not None:
-            trainer = run.trainer
-            logged.update(step=trainer.step_count, state=trainer.state,
-                          points=len(trainer.step_records), batch=trainer.config.batch_size,
-                          train_seconds=trainer.train_seconds, spec=trainer.spec.name)
+            logged.update(step=run.step, state=run.state,
+                          points=len(records.steps) if records else 0,
+                          batch=run.config.batch_size, train_seconds=run.train_seconds,
+                          spec=run.spec.name)
 
 
-def _draw_live_panels(settings: dict, run: runs.Run | None) -> None:
+def _draw_live_panels(settings: dict, run: RunStatus | None) -> RunRecords | None:
     _controls(settings, run)
     if run is None:
         st.info("Press **Train** to start, or **Step** to train one batch at a time. "
                 "Nothing is trained yet.")
-        return
-    trainer = run.trainer
+        return None
     if run.dataset_note:
         st.warning(run.dataset_note)
-    steps, evals, epochs = trainer.history()
+    records = runs.executor().records(run.run_id)
+    steps, evals, epochs = records.steps, records.evals, records.epochs
     _status(run, steps, evals)
     dead = _dead_filters(run, len(evals))
-    for advice in Dg.training_advice(steps, evals, epochs, num_classes=trainer.spec.num_classes,
-                                     lr=trainer.current_lr, dead=dead):
+    for advice in Dg.training_advice(steps, evals, epochs, num_classes=run.spec.num_classes,
+                                     lr=run.lr, dead=dead):
         (st.error if advice.level == "error" else st.warning)(
             f"**{advice.title}.** {advice.text}")
     left, right = st.columns([3, 2])
@@ -320,19 +318,20 @@ def _draw_live_panels(settings: dict, run: runs.Run | None) -> None:
                                                 height=400),
                         width="stretch", key="curves")
     with right:
-        _first_kernels(trainer)
+        _first_kernels(run)
     shown = session.visible_panels(PANELS)
     if not shown:
-        return
+        return records
     panel = st.segmented_control("Look closer", shown, default=shown[0], key="panel")
     if panel == "Confusion matrix":
         _confusion(run)
     elif panel == "Test images":
         _gallery(run)
     elif panel == "Diagnostics":
-        _diagnostics(run, dead)
+        _diagnostics(run, records, dead)
     elif panel == "Compare runs":
-        _compare(run)
+        _compare(run, records)
+    return records
 
 
 def _clock(seconds: float | None) -> str:
@@ -342,46 +341,50 @@ def _clock(seconds: float | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def _status(run: runs.Run, steps, evals) -> None:
-    trainer = run.trainer
+def _status(run: RunStatus, steps, evals) -> None:
     latest = steps[-1] if steps else None
     test = evals[-1].test_acc if evals else None
-    position = runs.registry().queue_position(run.run_id)
-    state = f"queued ({position[0]} of {position[1]})" if position else trainer.state
-    if trainer.state == T.PAUSED and trainer.busy:
-        state = "stepping" if trainer.pending_steps else "pausing"
+    position = run.queue_position
+    state = f"queued ({position[0]} of {position[1]})" if position else run.state
+    if run.state == T.PAUSED and run.busy:
+        state = "stepping" if run.pending_steps else "pausing"
     columns = st.columns([1.3, 0.8, 1.1, 1.1, 1.0, 1.5])
     columns[0].metric("State", state)
-    columns[1].metric("Device", str(trainer.device))
-    columns[2].metric("Epoch", f"{trainer.epoch:.2f} / {trainer.config.epochs}")
+    columns[1].metric("Device", run.device)
+    columns[2].metric("Epoch", f"{run.epoch:.2f} / {run.config.epochs}")
     columns[3].metric("Test accuracy", "-" if test is None else f"{test:.1%}")
     columns[4].metric("Images/s", "-" if latest is None else f"{latest.samples_per_s:,.0f}")
-    remaining = trainer.remaining_seconds() if trainer.state not in (
+    remaining = run.remaining_seconds if run.state not in (
         T.FINISHED, T.STOPPED, T.FAILED) else None
-    columns[5].metric("Trained / left", f"{_clock(trainer.train_seconds)} / {_clock(remaining)}",
+    columns[5].metric("Trained / left", f"{_clock(run.train_seconds)} / {_clock(remaining)}",
                       help="Time spent in training steps so far, and the time the remaining "
                            "steps need at this pace")
-    st.progress(min(1.0, trainer.step_count / trainer.total_steps),
-                text=f"step {trainer.step_count:,} of {trainer.total_steps:,}")
+    st.progress(min(1.0, run.step / run.total_steps),
+                text=f"step {run.step:,} of {run.total_steps:,}")
     if position:
-        st.info(f"Waiting for the {trainer.device.type.upper()}: number {position[0]} in line "
+        st.info(f"Waiting for the {run.device_type.upper()}: number {position[0]} in line "
                 "behind other sessions' training. It starts by itself when the device is "
                 "free; Pause leaves the line.")
-    if run.idle_note and trainer.state == T.PAUSED:
+    if run.idle_note and run.state == T.PAUSED:
         st.info(run.idle_note)
-    if trainer.state == T.FAILED:
-        st.error(trainer.message)
-    elif trainer.state == T.FINISHED:
-        st.success(f"Finished: {trainer.message}.")
+    if run.state == T.FAILED:
+        st.error(run.message)
+    elif run.state == T.FINISHED:
+        st.success(f"Finished: {run.message}.")
 
 
-def _first_kernels(trainer: T.Trainer) -> None:
-    conv = next((info for info in trainer.analysis.layers if info.type == "conv"), None)
+def _analysis(run: RunStatus) -> M.Analysis:
+    """The layers of the run's network (its spec never changes while the run lives)."""
+    return _cached("analysis", run, 0, lambda: M.analyze(run.spec))
+
+
+def _first_kernels(run: RunStatus) -> None:
+    conv = next((info for info in _analysis(run).layers if info.type == "conv"), None)
     if conv is None:
         st.caption("This network has no conv layer at the top level, so there are no "
                    "first-layer kernels to show.")
         return
-    step, weights = trainer.tensor_copy(f"{conv.index}.weight")
+    step, weights = runs.executor().weight(run.run_id, f"{conv.index}.weight")
     weights = weights.numpy()
     st.plotly_chart(
         figures.kernel_grid(weights, title=f"Layer {conv.index} kernels at step {step} "
@@ -393,36 +396,39 @@ def _first_kernels(trainer: T.Trainer) -> None:
 
 # --- looking closer --------------------------------------------------------------------------
 
-def _cached(name: str, run: runs.Run, version, compute):
+def _cached(name: str, run: RunStatus, version, compute):
     """Per-session cache of one value per run, recomputed when `version` changes."""
     return session.cached(name, (run.run_id, version), compute)
 
 
-def _predictions(run: runs.Run) -> Dg.TestPredictions | None:
-    """The newer of the trainer's latest-evaluation predictions and an on-demand update."""
-    trainer = run.trainer
-    from_trainer = trainer.test_predictions()
+def _test_set(run: RunStatus) -> Dataset:
+    """The run's dataset, from the process-wide cache (the run reads the same copy); the
+    session keeps hold of it for as long as it shows this run."""
+    return _cached("test-set", run, 0,
+                   lambda: shared.dataset(runs.executor().dataset_info(run.run_id).name))
+
+
+def _predictions(run: RunStatus) -> Dg.TestPredictions | None:
+    """The newer of the run's latest-evaluation predictions and an on-demand update."""
+    from_run = runs.executor().test_predictions(run.run_id)
     on_demand = st.session_state.get("predictions-now")
     if on_demand and on_demand[0] == run.run_id and (
-            from_trainer is None or on_demand[1].step > from_trainer.step):
+            from_run is None or on_demand[1].step > from_run.step):
         return on_demand[1]
-    return from_trainer
+    return from_run
 
 
 def _update_predictions() -> None:
-    run = runs.current_run()
+    run = _current_status()
     if run is None:
         return
-    trainer = run.trainer
-    step = trainer.step_count
-    network = trainer.inspection_model()
-    test_x = trainer.data.test_x.to("cpu")
+    step, state = runs.executor().latest_weights(run.run_id)
     st.session_state["predictions-now"] = (
-        run.run_id, Dg.predict_top_k(network, test_x, step=step, epoch=step /
-                                     trainer.steps_per_epoch))
+        run.run_id, V.predict_test_set(run.spec, state, _test_set(run), step=step,
+                                       epoch=step / run.steps_per_epoch))
 
 
-def _prediction_header(run: runs.Run, predictions: Dg.TestPredictions | None) -> bool:
+def _prediction_header(run: RunStatus, predictions: Dg.TestPredictions | None) -> bool:
     columns = st.columns([4, 1])
     if predictions is None:
         columns[0].caption("No predictions yet: they come with the first test evaluation "
@@ -437,18 +443,17 @@ def _prediction_header(run: runs.Run, predictions: Dg.TestPredictions | None) ->
     return predictions is not None
 
 
-def _confusion(run: runs.Run) -> None:
+def _confusion(run: RunStatus) -> None:
     predictions = _predictions(run)
     if not _prediction_header(run, predictions):
         return
-    trainer = run.trainer
 
     def figure():  # changes only with the predictions: once per evaluation
-        labels = trainer.data.test_y.cpu()
-        matrix = Dg.confusion_matrix(predictions.predicted, labels, trainer.spec.num_classes)
+        data = _test_set(run)
+        matrix = Dg.confusion_matrix(predictions.predicted, data.test_y, run.spec.num_classes)
         accuracy = np.trace(matrix) / max(matrix.sum(), 1)
         return figures.confusion_matrix(
-            matrix, trainer.data.classes,
+            matrix, data.classes,
             title=f"{accuracy:.1%} of {matrix.sum():,} test images right")
 
     st.plotly_chart(_cached("confusion", run, (predictions.step, id(predictions)), figure),
@@ -456,16 +461,16 @@ def _confusion(run: runs.Run) -> None:
                     key="confusion")
 
 
-def _gallery(run: runs.Run) -> None:
+def _gallery(run: RunStatus) -> None:
     predictions = _predictions(run)
     if not _prediction_header(run, predictions):
         return
-    trainer = run.trainer
-    classes = trainer.data.classes
+    data = _test_set(run)
+    classes = data.classes
     filters = st.columns([1, 2, 3])
     mistakes = filters[0].toggle("Only mistakes", key="gallery-mistakes")
     chosen = filters[1].selectbox("True class", ["all classes", *classes], key="gallery-class")
-    labels = trainer.data.test_y.cpu().numpy()
+    labels = data.test_y.numpy()
     predicted = predictions.predicted.numpy()
     indices = Dg.gallery_indices(
         predicted, labels, mistakes_only=mistakes,
@@ -476,7 +481,7 @@ def _gallery(run: runs.Run) -> None:
     if not indices:
         st.info("No test image matches these filters.")
         return
-    images = _display(trainer.data.test_x[indices], trainer.data)
+    images = preview.test_images(data, indices)
     captions, colors = [], []
     for index in indices:
         top = predictions.top_classes[index].tolist()
@@ -494,32 +499,31 @@ def _gallery(run: runs.Run) -> None:
                "class, then the network's three most likely classes.")
 
 
-def _layer_names(trainer: T.Trainer) -> dict[int, str]:
+def _layer_names(analysis: M.Analysis) -> dict[int, str]:
     return {info.index: f"{info.index} {info.type}{' (auto)' if info.auto else ''}"
-            for info in trainer.analysis.layers}
+            for info in analysis.layers}
 
 
-def _dead_filters(run: runs.Run, version: int) -> list[Dg.DeadFilters]:
-    """Dead filters on the first test images, on an inspection copy, once per evaluation."""
-    trainer = run.trainer
+def _dead_filters(run: RunStatus, version: int) -> list[Dg.DeadFilters]:
+    """Dead filters on the first test images, on a copy of the weights, once per evaluation."""
+    analysis = _analysis(run)
 
     def compute():
-        if not any(info.type == "conv" for info in trainer.analysis.layers):
+        if not any(info.type == "conv" for info in analysis.layers):
             return []
-        images = trainer.data.test_x[:DEAD_FILTER_IMAGES].to("cpu")
-        return Dg.dead_filters(trainer.inspection_model(), images)
+        _, state = runs.executor().latest_weights(run.run_id)
+        return V.dead_filters(run.spec, state, _test_set(run), DEAD_FILTER_IMAGES, analysis)
 
-    return _cached("dead", run, (version, trainer.step_count == 0), compute)
+    return _cached("dead", run, (version, run.step == 0), compute)
 
 
-def _diagnostics(run: runs.Run, dead: list[Dg.DeadFilters]) -> None:
-    trainer = run.trainer
-    norms = trainer.norm_history()
+def _diagnostics(run: RunStatus, records: RunRecords, dead: list[Dg.DeadFilters]) -> None:
+    norms = records.norms
     st.markdown("**Weight and gradient norms per layer.** Gradients that shrink to almost "
                 "nothing in the first layers mean those layers stop learning; norms that "
                 "shoot up mean the learning rate is too high.")
     if norms:
-        st.plotly_chart(figures.norm_curves(norms, _layer_names(trainer)),
+        st.plotly_chart(figures.norm_curves(norms, _layer_names(_analysis(run))),
                         width="stretch", key="norms")
     else:
         st.caption("Norms appear after the first few training steps.")
@@ -534,23 +538,24 @@ def _diagnostics(run: runs.Run, dead: list[Dg.DeadFilters]) -> None:
         st.caption("No conv layer followed by a ReLU in this network.")
 
 
-def _compare(run: runs.Run) -> None:
-    history = [s for s in runs.registry().history(run.owner) if s.run_id != run.run_id
+def _compare(run: RunStatus, records: RunRecords) -> None:
+    history = [s for s in runs.executor().history(run.owner) if s.run_id != run.run_id
                or s.number != run.number]
-    current = run.summary()
-    entries = [(f"{runs.run_label(run.number, current.spec, current.config)} (this run)",
+    current = RunSummary(run.run_id, run.number, run.spec, run.config, run.device,
+                         records.steps, records.evals, records.epochs, run.state)
+    entries = [(f"{run_label(run.number, current.spec, current.config)} (this run)",
                 current.steps, current.evals)]
     entries += [(s.label, s.steps, s.evals) for s in reversed(history)]
     if not history:
         st.info("Runs you finish, stop or reset stay here (the last "
-                f"{runs.KEEP_RUNS_PER_SESSION}), so you can change one thing, e.g. 3x3 vs "
+                f"{KEEP_RUNS_PER_SESSION}), so you can change one thing, e.g. 3x3 vs "
                 "5x5 kernels or SGD vs Adam, train again and compare the curves.")
     st.plotly_chart(figures.compare_curves(entries), width="stretch", key="compare")
     rows = [_summary_row(current, "this run")] + [_summary_row(s, "") for s in reversed(history)]
     st.dataframe(rows, hide_index=True, width="stretch")
 
 
-def _summary_row(summary: runs.RunSummary, note: str) -> dict:
+def _summary_row(summary: RunSummary, note: str) -> dict:
     config = summary.config
     return {"run": f"#{summary.number} {note}".strip(), "network": summary.spec.name,
             "layers": _outline(summary.spec), "dataset": config.dataset,

@@ -41,9 +41,8 @@ def app():
     yield at
     from playground.ui import runs
 
-    run = runs.registry().get(at.session_state["run_id"]) if "run_id" in at.session_state else None
-    if run is not None:
-        run.trainer.stop()
+    if "run_id" in at.session_state:
+        runs.executor().stop(at.session_state["run_id"])
 
 
 def test_page_opens_ready_to_train(app):
@@ -66,7 +65,7 @@ def test_train_pause_resume_stop(app):
     rerun_until(app, lambda: metric(app, "State") == "paused")
     from playground.ui import runs
 
-    trainer = runs.registry().get(app.session_state["run_id"]).trainer
+    trainer = runs.executor().trainer(app.session_state["run_id"])
     paused_at = trainer.step_count
     time.sleep(0.5)
     assert trainer.step_count == paused_at

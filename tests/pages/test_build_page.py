@@ -299,17 +299,14 @@ def test_exports_and_weights():
     labels = [b.label for b in at.get("download_button")]
     assert "Download lesson (.json)" in labels and "Download PyTorch code (.py)" in labels
     assert "Download trained weights (.pt)" not in labels  # no run yet
-    from playground.ui.build import share as build_share
+    from playground import checkpoint
 
     network = M.build_model(load_preset("lenet5"))
 
-    class FakeTrainer:
-        def latest_weights(self):
-            return 7, network.state_dict()
-
     import io
 
-    state = torch.load(io.BytesIO(build_share.weights_bytes(FakeTrainer())), weights_only=True)
+    # what the download button writes: the run's latest state_dict as a .pt file
+    state = torch.load(io.BytesIO(checkpoint.to_bytes(network.state_dict())), weights_only=True)
     assert set(state) == set(network.state_dict())
     # the exported .py rebuilds a network that takes exactly these weights
     namespace: dict = {}

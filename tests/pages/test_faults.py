@@ -13,8 +13,9 @@ import torch
 from playground.data import datasets as D
 from playground import spec as S
 from playground.train import trainer as T
+from playground.data import shared
 from playground.ui import runs
-from tests.unit.test_runs import Clock, add_run
+from tests.unit.test_runs import Clock, add_run, make_executor
 from tests.unit.test_train import make_trainer, synthetic, wait_for
 from tests.pages.test_train_page import SUFFIX, button, page, small_mnist, trainer_run  # noqa: F401
 from tests.support import needs_data
@@ -95,15 +96,16 @@ def test_a_nan_loss_mid_run_pauses_it_and_keeps_the_records():
 
 
 def test_a_failed_run_in_the_registry_keeps_earlier_runs_and_frees_the_slot():
-    registry = runs.RunRegistry(slots={"cpu": 1}, sweep_seconds=0.05, clock=Clock())
+    executor = make_executor(slots={"cpu": 1}, sweep_seconds=0.05, clock=Clock())
+    registry = executor.registry
     try:
-        earlier = add_run(registry, "a", epochs=1)
+        earlier = add_run(executor, "a", epochs=1)
         earlier.trainer.step(8)
         wait_for(lambda: earlier.trainer.step_count == 8 and not earlier.trainer.busy)
         registry.remove(earlier.run_id)
         kept = registry.history("a")[0].steps
-        failing = add_run(registry, "a")
-        waiting = add_run(registry, "b")
+        failing = add_run(executor, "a")
+        waiting = add_run(executor, "b")
         fail_at_step(failing.trainer, 6,
                      lambda: torch.cuda.OutOfMemoryError("CUDA out of memory"), [])
         registry.request_start(failing.run_id)
@@ -114,17 +116,18 @@ def test_a_failed_run_in_the_registry_keeps_earlier_runs_and_frees_the_slot():
         assert registry.history("a")[0].steps == kept
         assert "smaller batch" in failing.trainer.message
     finally:
-        registry.close()
+        executor.close()
     assert not any(r.trainer._thread.is_alive() for r in (earlier, failing, waiting))
 
 
 def test_a_closed_tab_pauses_then_frees_the_run_and_its_memory():
     """A tab closed mid-epoch is seen by the registry only as a page that stops looking."""
     clock = Clock()
-    registry = runs.RunRegistry(slots={"cpu": 1}, idle_pause=120, idle_stop=1800,
-                                sweep_seconds=0.05, clock=clock)
+    executor = make_executor(slots={"cpu": 1}, idle_pause=120, idle_stop=1800,
+                             sweep_seconds=0.05, clock=clock)
+    registry = executor.registry
     try:
-        run = add_run(registry, "a", epochs=50)
+        run = add_run(executor, "a", epochs=50)
         registry.request_start(run.run_id)
         wait_for(lambda: len(run.trainer.step_records) >= 2)
         assert run.trainer.step_count % run.trainer.steps_per_epoch  # mid-epoch
@@ -136,7 +139,7 @@ def test_a_closed_tab_pauses_then_frees_the_run_and_its_memory():
         steps = run.trainer.step_count
         clock.now += 1800
         registry.sweep()
-        assert registry.get(run.run_id) is None and run.trainer.state == T.STOPPED
+        assert registry.entry(run.run_id) is None and run.trainer.state == T.STOPPED
         assert not run.trainer._thread.is_alive()
         summary = registry.history("a")[0]
         assert summary.steps[-1].step <= steps and summary.state == T.STOPPED
@@ -146,7 +149,7 @@ def test_a_closed_tab_pauses_then_frees_the_run_and_its_memory():
         gc.collect()
         assert freed() is None and network() is None  # nothing holds the model any more
     finally:
-        registry.close()
+        executor.close()
 
 
 def test_a_dataset_that_fails_to_load_is_a_clear_error(tmp_path):
@@ -172,19 +175,19 @@ def test_a_dataset_failing_on_the_train_page_leaves_the_session_usable(page, mon
     def failing_load(name):
         raise D.DataError(f"dataset {name}: IDX file train-images: truncated")
 
-    monkeypatch.setattr(runs, "dataset", failing_load)
+    monkeypatch.setattr(shared, "dataset", failing_load)
     button(at, "Reset").click().run()
     at.number_input(key=f"lr-{SUFFIX}").set_value(0.002).run()
     button(at, "Train").click().run()
     assert not at.exception
     assert any("truncated" in e.value for e in at.error), [e.value for e in at.error]
-    monkeypatch.setattr(runs, "dataset", lambda name: small_mnist)
+    monkeypatch.setattr(shared, "dataset", lambda name: small_mnist)
     button(at, "Train").click().run()
     assert not at.exception
     run = trainer_run(at)
     wait_for(lambda: run.trainer.step_records, timeout=60)
     assert run.trainer.config.lr == 0.002
-    assert earlier.run_id in {s.run_id for s in runs.registry().history(run.owner)}
+    assert earlier.run_id in {s.run_id for s in runs.executor().history(run.owner)}
 
 
 def test_a_batch_whose_activations_are_over_the_limit_is_refused_before_training():

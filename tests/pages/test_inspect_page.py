@@ -9,9 +9,12 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from playground import spec as S
+from playground.data import shared
+from playground.runs import RunOptions
 from playground.train import trainer as T
 from playground.data.datasets import Dataset
 from playground.presets import load_preset
+from tests.unit.test_runs import RunView
 
 TIMEOUT = 60
 
@@ -32,31 +35,50 @@ def synthetic(shape=(1, 28, 28), classes=10, train=256, test=64, seed=0) -> Data
         mean=(0.5,) * shape[0], std=(0.25,) * shape[0], source="synthetic")
 
 
-def paused_run(preset: str, shape, steps: int = 3):
+def synthetic_name(shape) -> str:
+    return "synthetic-" + "x".join(str(n) for n in shape)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def synthetic_datasets():
+    """The runs here and the page load `synthetic-CxHxW` by name from the shared cache."""
+    made, load = {}, shared.dataset
+
+    def dataset(name: str) -> Dataset:
+        if not name.startswith("synthetic-"):
+            return load(name)
+        shape = tuple(int(n) for n in name.removeprefix("synthetic-").split("x"))
+        return made.setdefault(name, synthetic(shape))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(shared, "dataset", dataset)
+        yield
+
+
+def paused_run(preset: str, shape, steps: int = 3) -> RunView:
     from playground.ui import runs
 
     model_spec = load_preset(preset)
     config = S.resolve_training(model_spec.training, dataset="mnist", epochs=1, lr=0.001)
     config.batch_size = 32
-    trainer = T.Trainer(model_spec, synthetic(shape), config,
-                        T.TrainerOptions(device="cpu", snapshot_every=1, log_every=1))
-    trainer.step(steps)
+    # Each fixture's run belongs to its own session: one session may hold one active run.
+    executor = runs.executor()
+    run_id = executor.create(secrets.token_urlsafe(8), model_spec, config,
+                             synthetic_name(shape), device="cpu",
+                             options=RunOptions(snapshot_every=1, log_every=1))
+    executor.step(run_id, steps)
     deadline = time.monotonic() + 30
-    while trainer.step_count < steps or trainer.state != T.PAUSED:
+    while (status := executor.status(run_id)).step < steps or status.state != T.PAUSED:
         assert time.monotonic() < deadline, "trainer did not step"
         time.sleep(0.05)
-    # Each fixture's run belongs to its own session: one session may hold one active run.
-    run = runs.Run(run_id=secrets.token_urlsafe(8), trainer=trainer,
-                   owner=secrets.token_urlsafe(8))
-    runs.registry().add(run)
-    return run
+    return RunView(executor, run_id)
 
 
 @pytest.fixture(scope="module")
 def lenet_run():
     run = paused_run("lenet5", (1, 28, 28))
     yield run
-    run.trainer.stop()
+    run.executor.free(run.run_id)
 
 
 def page_for(run) -> AppTest:
@@ -174,7 +196,7 @@ def test_uploads_bad_and_good(lenet_run):
 def resnet_run():
     run = paused_run("resnet_cifar10", (3, 32, 32), steps=2)
     yield run
-    run.trainer.stop()
+    run.executor.free(run.run_id)
 
 
 def test_convs_inside_residual_blocks_in_every_conv_panel(resnet_run):

@@ -13,9 +13,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground.data import datasets as D
+from playground.data import shared
 from playground.train import trainer as T
 from playground.ui import runs
 from tests.support import needs_data
+from tests.unit.test_runs import RunView
 
 pytestmark = needs_data
 TIMEOUT = 60
@@ -40,7 +42,7 @@ def small_mnist():
 
 @pytest.fixture
 def page(small_mnist, monkeypatch):
-    monkeypatch.setattr(runs, "dataset", lambda name: small_mnist)
+    monkeypatch.setattr(shared, "dataset", lambda name: small_mnist)
     made = []
 
     def new_page(run_id=None):
@@ -56,12 +58,15 @@ def page(small_mnist, monkeypatch):
     for at in made:
         run = trainer_run(at)
         if run is not None:
-            runs.registry().remove(run.run_id)
+            runs.executor().free(run.run_id)
 
 
-def trainer_run(at: AppTest):
+def trainer_run(at: AppTest) -> RunView | None:
+    """The session's run as a test sees it (without counting as the page showing it)."""
     run_id = at.session_state["run_id"] if "run_id" in at.session_state else None
-    return runs.registry().get(run_id, touch=False)
+    if runs.executor().trainer(run_id) is None:
+        return None
+    return RunView(runs.executor(), run_id)
 
 
 def metric(at, label):
@@ -234,7 +239,7 @@ def test_a_reload_reattaches_through_the_url(page):
     rerun_until(at, lambda: run.trainer.step_count == 1 and not run.trainer.busy)
     assert at.query_params["run"] == [run.run_id] or at.query_params["run"] == run.run_id
     reloaded = page(run_id=run.run_id)
-    assert trainer_run(reloaded) is run
+    assert trainer_run(reloaded).trainer is run.trainer
     assert reloaded.session_state["run_owner"] == at.session_state["run_owner"]
     assert metric(reloaded, "State") == "paused"
     assert any("step 1 of" in p.proto.text for p in reloaded.get("progress"))

@@ -38,8 +38,7 @@ def test_the_train_page_logs_its_live_refreshes(tmp_path, monkeypatch):
     finally:
         from playground.ui import runs
 
-        run = runs.registry().get(app.session_state["run_id"])
-        run.trainer.stop()
+        runs.executor().stop(app.session_state["run_id"])
     refreshes = ui_bench.read_log(log, "train refresh")
     trained = [r for r in refreshes if r.get("step")]
     assert trained and trained[-1]["batch"] == 128 and trained[-1]["train_seconds"] > 0

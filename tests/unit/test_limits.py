@@ -19,8 +19,8 @@ from playground import share
 from playground import spec as S
 from playground.train import trainer as T
 from playground.presets import load_preset
-from playground.ui import runs
-from tests.unit.test_runs import Clock, add_run
+from playground import runs
+from tests.unit.test_runs import Clock, add_run, make_executor
 from tests.unit.test_train import SMALL_NET
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,10 +90,11 @@ def test_image_pixel_cap_is_read_from_the_header_before_decoding():
 
 
 def test_runs_per_device_queue_and_server_and_session_caps():
-    registry = runs.RunRegistry(slots={"cpu": 1}, max_active=3, max_per_session=1,
-                                sweep_seconds=0.05, clock=Clock())
+    executor = make_executor(slots={"cpu": 1}, max_active=3, max_per_session=1,
+                             sweep_seconds=0.05, clock=Clock())
+    registry = executor.registry
     try:
-        first, second = add_run(registry, "a"), add_run(registry, "b")
+        first, second = add_run(executor, "a"), add_run(executor, "b")
         registry.request_start(first.run_id)
         registry.request_start(second.run_id)
         assert first.trainer.state == T.RUNNING  # one per CPU: the second waits in line
@@ -101,16 +102,16 @@ def test_runs_per_device_queue_and_server_and_session_caps():
         with pytest.raises(runs.RunLimitError, match=r"this session already has 1 active "
                                                      r"training run\(s\) \(limit 1 per "
                                                      r"session"):
-            add_run(registry, "a")
-        third = add_run(registry, "c")
+            add_run(executor, "a")
+        third = add_run(executor, "c")
         registry.request_start(third.run_id)
         with pytest.raises(runs.RunLimitError, match=r"already has 3 active training runs "
                                                      r"\(limit 3\)"):
-            add_run(registry, "d")
+            add_run(executor, "d")
         registry.remove(first.run_id)
-        add_run(registry, "a")  # the session's run ended: it may start another
+        add_run(executor, "a")  # the session's run ended: it may start another
     finally:
-        registry.close()
+        executor.close()
 
 
 # --- weights files ------------------------------------------------------------------------------

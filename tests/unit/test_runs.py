@@ -1,13 +1,20 @@
-"""The process-wide run registry: device slots and queue, idle pause and freeing, history."""
+"""The process-wide run registry: device slots and queue, idle pause and freeing, history;
+and the executor contract on the in-process backend."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import pytest
+import torch
 
+from playground import runs
 from playground import spec as S
+from playground.analysis.network import model_from_state
+from playground.runs.local import LocalExecutor
 from playground.train import trainer as T
-from playground.ui import runs
+from tests.support import ROOT
 from tests.unit.test_train import SMALL_NET, synthetic, wait_for
 
 
@@ -24,27 +31,57 @@ def clock():
     return Clock()
 
 
+def make_executor(**settings) -> LocalExecutor:
+    """An executor whose runs train SMALL_NET's synthetic data, whatever the dataset name."""
+    return LocalExecutor(load_dataset=lambda name: synthetic(), **settings)
+
+
 @pytest.fixture
-def registry(clock):
-    registry = runs.RunRegistry(slots={"cpu": 1}, idle_pause=120, idle_stop=1800,
-                                sweep_seconds=0.05, clock=clock)
-    yield registry
-    registry.close()
+def executor(clock):
+    executor = make_executor(slots={"cpu": 1}, idle_pause=120, idle_stop=1800,
+                             sweep_seconds=0.05, clock=clock)
+    yield executor
+    executor.close()
 
 
-def add_run(registry, owner="a", epochs=50, **config):
+@pytest.fixture
+def registry(executor):
+    return executor.registry
+
+
+class RunView:
+    """A test's hold on one run: its id, its live trainer (kept, so it outlives the run's
+    freeing) and what the registry says of it now."""
+
+    def __init__(self, executor: LocalExecutor, run_id: str):
+        self.executor, self.run_id = executor, run_id
+        self.trainer = executor.trainer(run_id)
+        self.owner = executor.registry.entry(run_id).owner
+
+    @property
+    def number(self) -> int:
+        return self.executor.registry.entry(self.run_id).number
+
+    @property
+    def queued(self) -> bool:
+        return self.executor.registry.is_queued(self.run_id)
+
+    @property
+    def idle_note(self) -> str:
+        return self.executor.registry.entry(self.run_id).idle_note
+
+
+def add_run(executor: LocalExecutor, owner="a", epochs=50, **config) -> RunView:
     settings = dict(lr=0.01, batch_size=32, epochs=epochs, seed=7)
     settings.update(config)
-    trainer = T.Trainer(S.parse_spec(SMALL_NET), synthetic(), S.TrainingConfig(**settings),
-                        registry.trainer_options(device="cpu", log_every=4))
-    run = runs.Run(run_id=f"run-{owner}-{registry.next_number(owner)}", trainer=trainer,
-                   owner=owner, number=registry.next_number(owner))
-    registry.add(run)
-    return run
+    run_id = executor.create(owner, S.parse_spec(SMALL_NET), S.TrainingConfig(**settings),
+                             "synthetic", device="cpu", options=runs.RunOptions(log_every=4))
+    return RunView(executor, run_id)
 
 
-def test_one_cpu_run_trains_the_next_waits_in_line_and_starts_when_the_slot_frees(registry):
-    first, second, third = add_run(registry, "a"), add_run(registry, "b"), add_run(registry, "c")
+def test_one_cpu_run_trains_the_next_waits_in_line_and_starts_when_the_slot_frees(executor,
+                                                                                   registry):
+    first, second, third = add_run(executor, "a"), add_run(executor, "b"), add_run(executor, "c")
     for run in (first, second, third):
         registry.request_start(run.run_id)
     assert first.trainer.state == T.RUNNING
@@ -64,9 +101,10 @@ def test_one_cpu_run_trains_the_next_waits_in_line_and_starts_when_the_slot_free
 
 
 def test_two_slots_let_two_runs_train_with_separate_metrics(clock):
-    registry = runs.RunRegistry(slots={"cpu": 2}, sweep_seconds=0.05, clock=clock)
+    executor = make_executor(slots={"cpu": 2}, sweep_seconds=0.05, clock=clock)
+    registry = executor.registry
     try:
-        fast, slow = add_run(registry, "a", epochs=2), add_run(registry, "b", epochs=2,
+        fast, slow = add_run(executor, "a", epochs=2), add_run(executor, "b", epochs=2,
                                                                  lr=0.0001)
         registry.request_start(fast.run_id)
         registry.request_start(slow.run_id)
@@ -76,43 +114,44 @@ def test_two_slots_let_two_runs_train_with_separate_metrics(clock):
         assert fast.trainer.eval_records[-1].test_acc != slow.trainer.eval_records[-1].test_acc
         assert fast.trainer.step_records is not slow.trainer.step_records
     finally:
-        registry.close()
+        executor.close()
 
 
-def test_unseen_runs_are_paused_then_stopped_and_freed(registry, clock):
-    run = add_run(registry, "a")
+def test_unseen_runs_are_paused_then_stopped_and_freed(executor, registry, clock):
+    run = add_run(executor, "a")
     registry.request_start(run.run_id)
     wait_for(lambda: run.trainer.step_records)
     clock.now += 60
     registry.sweep()
     assert run.trainer.state == T.RUNNING
-    assert registry.get(run.run_id) is run  # the page looked: the idle clock starts again
+    assert registry.touch(run.run_id)  # the page looked: the idle clock starts again
     clock.now += 121
     registry.sweep()
     assert run.trainer.state == T.PAUSED and "not seen" in run.idle_note
     clock.now += 1800
     registry.sweep()
-    assert registry.get(run.run_id) is None and run.trainer.state == T.STOPPED
+    assert registry.entry(run.run_id) is None and run.trainer.state == T.STOPPED
+    assert executor.status(run.run_id) is None and executor.trainer(run.run_id) is None
     assert not run.trainer._thread.is_alive()
     assert registry.owner_of(run.run_id) == "a"  # a reload still finds its session's history
     assert [s.run_id for s in registry.history("a")] == [run.run_id]
     wait_for(lambda: registry._reaper is None, timeout=10)  # no runs, no reaper thread
 
 
-def test_queued_unseen_run_leaves_the_line(registry, clock):
-    first, second = add_run(registry, "a"), add_run(registry, "b")
+def test_queued_unseen_run_leaves_the_line(executor, registry, clock):
+    first, second = add_run(executor, "a"), add_run(executor, "b")
     registry.request_start(first.run_id)
     registry.request_start(second.run_id)
-    registry.get(first.run_id)
+    registry.touch(first.run_id)
     clock.now += 150
-    registry.get(first.run_id)
+    registry.touch(first.run_id)
     registry.sweep()
     assert not second.queued and "not seen" in second.idle_note
     assert first.trainer.state == T.RUNNING
 
 
-def test_reset_keeps_the_curves_for_comparison_and_reinitialises(registry):
-    run = add_run(registry, "a")
+def test_reset_keeps_the_curves_for_comparison_and_reinitialises(executor, registry):
+    run = add_run(executor, "a")
     initial = run.trainer.latest_weights()[1]["0.weight"].clone()
     run.trainer.step(6)
     wait_for(lambda: run.trainer.step_count == 6 and not run.trainer.busy)
@@ -126,13 +165,13 @@ def test_reset_keeps_the_curves_for_comparison_and_reinitialises(registry):
     assert history[0].steps[-1].step == 4  # records as they were, not the live lists
 
 
-def test_history_keeps_the_last_few_runs_per_session(registry):
+def test_history_keeps_the_last_few_runs_per_session(executor, registry):
     for _ in range(runs.KEEP_RUNS_PER_SESSION + 2):
-        run = add_run(registry, "a", epochs=1)
+        run = add_run(executor, "a", epochs=1)
         run.trainer.step(4)
         wait_for(lambda: run.trainer.step_count == 4 and not run.trainer.busy)
         registry.remove(run.run_id)
-    add_run(registry, "b")
+    add_run(executor, "b")
     history = registry.history("a")
     assert len(history) == runs.KEEP_RUNS_PER_SESSION
     assert history[-1].label.startswith(f"#{history[-1].number} small: adam lr 0.01")
@@ -140,20 +179,127 @@ def test_history_keeps_the_last_few_runs_per_session(registry):
 
 
 def test_the_active_run_cap_is_enforced(clock):
-    registry = runs.RunRegistry(slots={"cpu": 1}, max_active=1, clock=clock)
+    executor = make_executor(slots={"cpu": 1}, max_active=1, clock=clock)
+    registry = executor.registry
     try:
-        first = add_run(registry, "a")
+        first = add_run(executor, "a")
         registry.request_start(first.run_id)
         with pytest.raises(runs.RunLimitError, match="limit 1"):
-            add_run(registry, "b")
+            add_run(executor, "b")
     finally:
-        registry.close()
+        executor.close()
 
 
 def test_close_leaves_no_threads():
     before = {t for t in threading.enumerate()}
-    registry = runs.RunRegistry(sweep_seconds=0.05)
-    run = add_run(registry, "a")
+    executor = make_executor(sweep_seconds=0.05)
+    registry = executor.registry
+    run = add_run(executor, "a")
     registry.request_start(run.run_id)
-    registry.close()
+    executor.close()
     wait_for(lambda: {t for t in threading.enumerate() if t.is_alive()} <= before, timeout=10)
+
+
+def test_a_failing_sweep_is_logged_and_the_reaper_goes_on(executor, registry, caplog,
+                                                         monkeypatch):
+    run = add_run(executor, "a")
+    sweep, failures = registry.sweep, []
+
+    def failing_once():
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("injected sweep failure")
+        sweep()
+
+    monkeypatch.setattr(registry, "sweep", failing_once)
+    with caplog.at_level("ERROR", logger="playground.runs.registry"):
+        registry.wake()
+        wait_for(lambda: failures, timeout=10)
+        executor.start(run.run_id)
+        wait_for(lambda: run.trainer.state == T.RUNNING, timeout=10)
+    assert any("injected sweep failure" in (r.exc_text or "") for r in caplog.records)
+    assert registry._reaper is not None and registry._reaper.is_alive()
+
+
+# --- the executor contract on the local backend ------------------------------------------------
+
+def test_create_step_and_read_records_since_a_step(executor):
+    run_id = executor.create("a", S.parse_spec(SMALL_NET),
+                             S.TrainingConfig(lr=0.01, batch_size=32, epochs=2, seed=7),
+                             "synthetic", device="cpu",
+                             options=runs.RunOptions(log_every=4, snapshot_every=4,
+                                                     evals_per_epoch=2, record_norms=True,
+                                                     keep_predictions=True))
+    status = executor.status(run_id)
+    assert (status.state, status.step, status.owner, status.number) == (T.READY, 0, "a", 1)
+    assert status.steps_per_epoch == 16 and status.total_steps == 32
+    assert status.device == "cpu" and status.spec.name == "small" and not status.queued
+    assert status.label.startswith("#1 small: adam lr 0.01")
+    executor.step(run_id, 8)
+    wait_for(lambda: executor.status(run_id).step == 8 and not executor.status(run_id).busy)
+    first = executor.records(run_id)
+    assert first.through_step == 8
+    assert [r.step for r in first.steps] == [4, 8] and [r.step for r in first.evals] == [8]
+    assert [r.step for r in first.norms] == [4, 8] and first.epochs == []
+    executor.step_epoch(run_id)
+    wait_for(lambda: executor.status(run_id).step == 16 and not executor.status(run_id).busy)
+    later = executor.records(run_id, since_step=first.through_step)
+    assert [r.step for r in later.steps] == [12, 16] and [r.step for r in later.evals] == [16]
+    assert [r.epoch for r in later.epochs] == [1]
+    assert executor.test_predictions(run_id).step == 16
+    status = executor.status(run_id)
+    assert status.state == T.PAUSED and status.epoch == 1.0 and status.train_seconds > 0
+    executor.set_lr(run_id, 0.002)
+    executor.set_augment(run_id, True)
+    status = executor.status(run_id)
+    assert status.lr == pytest.approx(0.002) and status.config.augment
+
+
+def test_snapshots_and_latest_weights_load_into_a_network_built_from_the_spec(executor):
+    run_id = executor.create("a", S.parse_spec(SMALL_NET),
+                             S.TrainingConfig(lr=0.01, batch_size=32, epochs=1, seed=7),
+                             "synthetic", device="cpu",
+                             options=runs.RunOptions(snapshot_every=4))
+    executor.step(run_id, 8)
+    wait_for(lambda: executor.status(run_id).step == 8 and not executor.status(run_id).busy)
+    snapshots = executor.snapshots(run_id)
+    assert [(s.step, s.epoch) for s in snapshots] == [(0, 0.0), (4, 0.25), (8, 0.5)]
+    first = executor.snapshot_weights(run_id, snapshots[0].snapshot_id)
+    step, latest = executor.latest_weights(run_id)
+    assert step == 8 and all(t.device.type == "cpu" for t in latest.values())
+    assert not torch.equal(first["0.weight"], latest["0.weight"])
+    assert torch.equal(executor.weight(run_id, "0.weight")[1], latest["0.weight"])
+    assert executor.snapshot_weights(run_id, 12345) is None
+    network = model_from_state(executor.status(run_id).spec, latest)
+    images = synthetic().test_x[:4]
+    assert network(images).shape == (4, 3)
+
+
+def test_dataset_info_and_stop_and_free(executor):
+    run = add_run(executor, "a")
+    info = executor.dataset_info(run.run_id)
+    assert (info.name, info.classes, info.input_shape) == (
+        "synthetic", ["top", "middle", "bottom"], (1, 12, 12))
+    assert (info.train_size, info.test_size, info.mean, info.std) == (512, 128, (0.0,), (1.0,))
+    assert info.source == "made in the test" and info.note == ""
+    assert info.samples.shape == (8, 1, 12, 12)
+    executor.start(run.run_id)
+    wait_for(lambda: executor.records(run.run_id).steps)
+    executor.stop(run.run_id)
+    assert executor.status(run.run_id).state == T.STOPPED
+    assert not run.trainer._thread.is_alive()
+    executor.start(run.run_id)  # a stopped run stays stopped
+    assert executor.status(run.run_id).state == T.STOPPED
+    executor.free(run.run_id)
+    assert executor.status(run.run_id) is None and not executor.touch(run.run_id)
+    with pytest.raises(runs.UnknownRunError):
+        executor.records(run.run_id)
+    executor.pause(run.run_id)  # commands to a freed run do nothing
+    assert executor.owner_of(run.run_id) == "a"
+    assert [s.run_id for s in executor.history("a")] == [run.run_id]
+
+
+def test_the_runs_package_imports_no_streamlit():
+    code = ("import sys, playground.runs, playground.runs.server, playground.data.shared; "
+            "assert 'streamlit' not in sys.modules, 'streamlit imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -84,27 +84,22 @@ def share_and_export(valid_spec: S.ModelSpec, analysis: M.Analysis | None,
 
 
 def _weights_download(column: DeltaGenerator, valid_spec: S.ModelSpec) -> None:
-    run = runs.current_run()
+    run_id = runs.current_run_id()
+    run = runs.executor().status(run_id) if run_id else None
     if run is not None:
-        trainer = run.trainer
         column.download_button(
-            "Download trained weights (.pt)", lambda: weights_bytes(trainer),
-            file_name=share.file_name(trainer.spec, ".pt"),
+            "Download trained weights (.pt)",
+            lambda: checkpoint.to_bytes(runs.executor().latest_weights(run_id)[1]),
+            file_name=share.file_name(run.spec, ".pt"),
             mime="application/octet-stream", icon=":material/neurology:",
             key="download-weights", width="stretch",
-            help=f"The state_dict of run #{run.number} ({trainer.spec.name}), loadable with "
+            help=f"The state_dict of run #{run.number} ({run.spec.name}), loadable with "
                  "the .py file of that network")
-        if trainer.spec != valid_spec:
+        if run.spec != valid_spec:
             column.caption(f"Weights of run #{run.number}, which trains "
-                           f"**{trainer.spec.name}** as it was when the run started.")
+                           f"**{run.spec.name}** as it was when the run started.")
     else:
         column.caption("Train the network to download its weights (.pt) here.")
-
-
-def weights_bytes(trainer) -> bytes:
-    """The trainer's latest weights as a .pt file (a state_dict)."""
-    _, state_dict = trainer.latest_weights()
-    return checkpoint.to_bytes(state_dict)
 
 
 def _uploaded() -> None:

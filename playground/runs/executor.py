@@ -1,0 +1,200 @@
+"""The executor interface: every command to a run and every read of one, as plain data.
+
+Pages hold a run id, never a trainer or a module. What crosses this interface is
+dataclasses, records, numbers and CPU tensors, so a backend may train in this process
+(`playground.runs.local`) or in another process or machine. Commands to a run that no
+longer exists do nothing; reads of one raise UnknownRunError (status says None instead).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from playground import spec as S
+
+if TYPE_CHECKING:
+    import torch
+
+    from playground.analysis.diagnostics import TestPredictions
+    from playground.train.trainer import EpochRecord, EvalRecord, NormRecord, StepRecord
+
+StateDict = dict[str, "torch.Tensor"]
+
+
+class RunLimitError(RuntimeError):
+    """A cap on active runs (the whole server's or one session's) refuses a new run."""
+
+
+class UnknownRunError(KeyError):
+    """The run id names no run (never made, or stopped and freed)."""
+
+
+def run_label(number: int, model_spec: S.ModelSpec, config: S.TrainingConfig) -> str:
+    return (f"#{number} {model_spec.name}: {config.optimizer} lr {config.lr:g}, "
+            f"batch {config.batch_size}{', augment' if config.augment else ''}")
+
+
+@dataclass
+class RunOptions:
+    """How a run is observed, separate from what it learns (`TrainingConfig`)."""
+
+    log_every: int = 20              # steps between metric records
+    evals_per_epoch: int = 1         # test-set evaluations per epoch
+    snapshot_every: int = 50         # steps between weight snapshots
+    record_norms: bool = False       # per-layer weight/gradient norms at every log point
+    keep_predictions: bool = False   # top-3 test predictions at every evaluation
+    mixed_precision: bool = True     # bf16 autocast on CUDA
+    compile: bool = False            # torch.compile the training forward
+
+
+@dataclass
+class RunStatus:
+    """One run at one moment: its state, progress and settings."""
+
+    run_id: str
+    owner: str                       # the browser session that made it
+    number: int                      # the session's run counter, for labels
+    state: str                       # one of the trainer's states (ready, running, ...)
+    message: str                     # why it paused, finished or failed
+    step: int
+    epoch: float                     # fractional
+    busy: bool                       # training now, or working through requested steps
+    pending_steps: int               # steps asked for with step() and not yet trained
+    queued: bool                     # waiting for a free training slot
+    queue_position: tuple[int, int] | None  # (1-based place, line length) while queued
+    lr: float                        # the learning rate in use now
+    remaining_seconds: float | None  # training time still needed at the pace so far
+    train_seconds: float
+    steps_per_epoch: int
+    total_steps: int
+    device: str                      # e.g. "cpu", "cuda"
+    spec: S.ModelSpec
+    config: S.TrainingConfig         # a copy: augmentation may change while it trains
+    idle_note: str = ""              # why the registry paused it, for the page to say
+    dataset_note: str = ""           # e.g. trained on an embedded subset
+
+    @property
+    def label(self) -> str:
+        return run_label(self.number, self.spec, self.config)
+
+    @property
+    def device_type(self) -> str:
+        return self.device.split(":")[0]
+
+
+@dataclass
+class RunRecords:
+    """The records of steps in (since_step, through_step]: everything a run wrote for
+    those steps, so a caller that keeps them asks next time from through_step."""
+
+    through_step: int
+    steps: list[StepRecord]
+    evals: list[EvalRecord]
+    epochs: list[EpochRecord]
+    norms: list[NormRecord]
+
+
+@dataclass
+class SnapshotInfo:
+    snapshot_id: int
+    step: int
+    epoch: float
+
+
+@dataclass
+class DatasetInfo:
+    """The dataset a run trains on; `name` loads it (playground.data.shared.dataset)."""
+
+    name: str
+    classes: list[str]
+    input_shape: tuple[int, int, int]
+    train_size: int
+    test_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    source: str
+    note: str
+    samples: torch.Tensor            # the first few training images, normalised, CPU
+
+
+@dataclass
+class RunSummary:
+    """What "compare runs" keeps of a finished run: settings and curves, no weights."""
+
+    run_id: str
+    number: int
+    spec: S.ModelSpec
+    config: S.TrainingConfig
+    device: str
+    steps: list
+    evals: list
+    epochs: list
+    state: str
+
+    @property
+    def label(self) -> str:
+        return run_label(self.number, self.spec, self.config)
+
+    @property
+    def test_acc(self) -> float | None:
+        return self.evals[-1].test_acc if self.evals else None
+
+
+class Executor(Protocol):
+    """Where runs live. A run id is all a caller holds."""
+
+    # --- making and freeing runs ------------------------------------------------------
+    def create(self, owner: str, model_spec: S.ModelSpec, config: S.TrainingConfig,
+               dataset_name: str, device: str = "auto",
+               options: RunOptions | None = None) -> str:
+        """A new run, ready to start; RunLimitError at the caps, SpecError or DataError
+        when the network does not fit the dataset or the dataset cannot be loaded."""
+
+    def free(self, run_id: str) -> None:
+        """Stop the run, keep its summary for comparison, free its model and tensors."""
+
+    def touch(self, run_id: str) -> bool:
+        """A page still shows the run (keeps the idle pause away); False if it is gone."""
+
+    # --- commands ---------------------------------------------------------------------
+    def start(self, run_id: str) -> None:
+        """Train now if the device has a free slot, else join its queue."""
+
+    def resume(self, run_id: str) -> None: ...
+    def pause(self, run_id: str) -> None: ...
+    def step(self, run_id: str, batches: int = 1) -> None: ...
+    def step_epoch(self, run_id: str) -> None: ...
+    def stop(self, run_id: str) -> None: ...
+
+    def reset(self, run_id: str) -> None:
+        """Keep the run's curves for comparison, then re-initialise it from its seed."""
+
+    def set_lr(self, run_id: str, lr: float) -> None: ...
+    def set_augment(self, run_id: str, augment: bool) -> None: ...
+
+    # --- reads --------------------------------------------------------------------------
+    def status(self, run_id: str) -> RunStatus | None: ...
+    def records(self, run_id: str, since_step: int = 0) -> RunRecords: ...
+
+    def test_predictions(self, run_id: str) -> TestPredictions | None:
+        """Top-3 test predictions of the latest evaluation (when the run keeps them)."""
+
+    def latest_weights(self, run_id: str) -> tuple[int, StateDict]:
+        """(step, CPU state_dict) taken between two training steps."""
+
+    def weight(self, run_id: str, name: str) -> tuple[int, torch.Tensor]:
+        """(step, CPU copy of one state_dict entry): all a live panel needs."""
+
+    def snapshots(self, run_id: str) -> list[SnapshotInfo]: ...
+    def snapshot_weights(self, run_id: str, snapshot_id: int) -> StateDict | None: ...
+    def dataset_info(self, run_id: str) -> DatasetInfo: ...
+
+    # --- sessions -----------------------------------------------------------------------
+    def owner_of(self, run_id: str | None) -> str | None:
+        """The session that made the run, even after the run was freed."""
+
+    def history(self, owner: str) -> list[RunSummary]:
+        """The session's last few finished, stopped or reset runs."""
+
+    def close(self) -> None:
+        """Stop every run (tests, server shutdown)."""
