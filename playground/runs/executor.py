@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import torch
 
     from playground.analysis.diagnostics import TestPredictions
-    from playground.train.trainer import EpochRecord, EvalRecord, NormRecord, StepRecord
+    from playground.train.records import EpochRecord, EvalRecord, NormRecord, StepRecord
 
 StateDict = dict[str, "torch.Tensor"]
 
