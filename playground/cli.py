@@ -213,7 +213,7 @@ def _train(args: argparse.Namespace, model_spec: S.ModelSpec, config: S.Training
     say(f"loading {config.dataset}...")
     try:
         dataset = D.load_dataset(config.dataset, args.data_dir, limit_train=args.limit_train,
-                                 progress=lambda text, fraction: say(text))
+                                 progress=lambda text, _fraction: say(text))
     except D.DataError as error:
         raise CliError(str(error), EXIT_RUNTIME) from None
     if dataset.is_subset:

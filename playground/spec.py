@@ -281,10 +281,6 @@ def load_spec(path: str | Path) -> ModelSpec:
     return spec_from_json(text)
 
 
-def save_spec(spec: ModelSpec, path: str | Path) -> None:
-    Path(path).write_text(spec.to_json() + "\n", encoding="utf-8")
-
-
 def spec_from_json(text: str) -> ModelSpec:
     try:
         data = json.loads(text)

@@ -129,6 +129,10 @@ class ConvUnit:
         return f"layer {self.layer_index} residual · {role} ({shape})"
 
 
+def _single(value: int | tuple[int, ...]) -> int:
+    return value if isinstance(value, int) else value[0]  # spec windows are square
+
+
 def _conv_window(conv: nn.Conv2d) -> Window:
     return Window(_single(conv.kernel_size), _single(conv.stride), _single(conv.padding),
                   _single(conv.dilation))
@@ -327,10 +331,6 @@ class LayerActivation:
     def mean(self) -> float:
         return float(self.output.mean())
 
-    @property
-    def zero_fraction(self) -> float:
-        """Share of exact zeros: the "dead" units after a ReLU."""
-        return float((self.output == 0).mean())
 
 
 def activations(network: nn.Module, probe: torch.Tensor) -> list[LayerActivation]:
@@ -354,47 +354,6 @@ def predict(network: nn.Module, probe: torch.Tensor) -> np.ndarray:
 
 
 # --- max pooling --------------------------------------------------------------------------
-
-@dataclass
-class PoolTrace:
-    """A max pool on one image: which input pixel won each window.
-
-    argmax_rows/cols are positions in the unpadded input (padding never wins: it is -inf).
-    """
-
-    index: int
-    input: np.ndarray        # [C, H, W]
-    output: np.ndarray       # [C, H', W']
-    argmax_rows: np.ndarray  # [C, H', W'] int64
-    argmax_cols: np.ndarray  # [C, H', W'] int64
-    kernel_size: int
-    stride: int
-    padding: int
-
-
-def _single(value: int | tuple[int, ...]) -> int:
-    return value if isinstance(value, int) else value[0]  # spec windows are square
-
-
-def max_pool_traces(network: nn.Module, probe: torch.Tensor) -> list[PoolTrace]:
-    """Winners of every max-pool layer, from one forward pass."""
-    pools = {i: c for i, c in _children(network) if isinstance(c, nn.MaxPool2d)}
-    if not pools:
-        return []
-    _, captures = _run_captured(network, probe, set(pools))
-    traces = []
-    for index, pool in pools.items():
-        x = captures[index].input.unsqueeze(0)
-        # Re-run the pool asking for the flat winner index h*W + w of each window.
-        output, flat = F.max_pool2d(x, pool.kernel_size, pool.stride, pool.padding,
-                                    pool.dilation, pool.ceil_mode, return_indices=True)
-        width = x.shape[-1]
-        flat = flat[0].cpu().numpy()
-        traces.append(PoolTrace(index, _numpy(x[0]), _numpy(output[0]), flat // width,
-                                flat % width, _single(pool.kernel_size), _single(pool.stride),
-                                _single(pool.padding)))
-    return traces
-
 
 # --- frequency response of a layer's kernels ---------------------------------------------
 

@@ -26,16 +26,3 @@ def write_section(path: str | Path, name: str, text: str) -> None:
     else:
         updated = current.rstrip("\n") + ("\n\n" if current.strip() else "") + block
     path.write_text(updated, encoding="utf-8")
-
-
-def read_section(path: str | Path, name: str) -> str | None:
-    """The text of section `name`, or None when the file or the section is missing."""
-    begin, end = _markers(name)
-    try:
-        current = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    start, stop = current.find(begin), current.find(end)
-    if start < 0 or stop < start:
-        return None
-    return current[start + len(begin):stop].strip("\n")

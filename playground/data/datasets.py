@@ -143,7 +143,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, download: boo
         raise ValueError(f"limit_train: must be at least 1, got {limit_train}")
     root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     root = root.absolute()
-    report = progress or (lambda message, fraction: None)
+    report = progress or (lambda _message, _fraction: None)
     is_subset = False
     if name == "mnist":
         try:

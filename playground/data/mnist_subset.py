@@ -13,9 +13,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DIGITS_PER_LABEL = 500
-
-
 @dataclass(frozen=True)
 class MnistSubset:
     images: torch.Tensor   # uint8 [5000, 1, 28, 28], a white digit on black

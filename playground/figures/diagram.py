@@ -199,8 +199,3 @@ def _tint(color: str, amount: float = 0.78) -> str:
     r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
     mix = [round(v + (255 - v) * amount) for v in (r, g, b)]
     return "#" + "".join(f"{v:02x}" for v in mix)
-
-
-def residual_shortcuts(figure: go.Figure) -> list[str]:
-    """The dash style of every residual arc in a figure ("solid" or "dash"), in order."""
-    return [shape.line.dash for shape in figure.layout.shapes if shape.type == "path"]

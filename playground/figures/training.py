@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from playground.figures.style import DEFAULT, Style, readable
+from playground.figures.style import DEFAULT, Style
 
 
 def _column(records: Sequence, name: str) -> np.ndarray:

@@ -127,7 +127,9 @@ def test_a_closed_tab_pauses_then_frees_the_run_and_its_memory():
                              sweep_seconds=0.05, clock=clock)
     registry = executor.registry
     try:
-        run = add_run(executor, "a", epochs=50)
+        # Small batches: 64 steps an epoch, so the check below sees the run mid-epoch
+        # even when a loaded machine lets it run on for a while.
+        run = add_run(executor, "a", epochs=50, batch_size=8)
         registry.request_start(run.run_id)
         wait_for(lambda: len(run.trainer.step_records) >= 2)
         assert run.trainer.step_count % run.trainer.steps_per_epoch  # mid-epoch

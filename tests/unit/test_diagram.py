@@ -13,6 +13,11 @@ def rects(figure):
     return [s for s in figure.layout.shapes if s.type == "rect"]
 
 
+def residual_shortcuts(figure) -> list[str]:
+    """The dash style of every residual arc in a figure ("solid" or "dash"), in order."""
+    return [shape.line.dash for shape in figure.layout.shapes if shape.type == "path"]
+
+
 def texts(figure):
     return [re.sub(r"<[^>]+>", " ", a.text).strip() for a in figure.layout.annotations]
 
@@ -30,13 +35,13 @@ def test_lenet_blocks_follow_the_shapes():
     # drawn to scale: a 28x28 map is twice as tall as a 14x14 one
     heights = {round(s.y1 - s.y0, 6) for s in rects(figure)}
     assert 28 in heights and 14 in heights and 10 in heights and 5 in heights
-    assert D.residual_shortcuts(figure) == []
+    assert residual_shortcuts(figure) == []
 
 
 def test_resnet_draws_identity_solid_and_projection_dashed():
     analysis = M.analyze(load_preset("resnet_cifar10"))
     figure = D.network_figure(analysis)
-    assert D.residual_shortcuts(figure) == ["solid", "dash", "dash"]
+    assert residual_shortcuts(figure) == ["solid", "dash", "dash"]
     labels = texts(figure)
     assert labels.count("identity") == 1 and labels.count("1x1 projection") == 2
     assert any("(auto)" in label for label in labels)  # the automatic linear head

@@ -106,8 +106,6 @@ def test_activation_stats_and_batched_probe():
     relu = I.activations(network, probe.unsqueeze(0))[1]
     assert relu.type == "relu"
     out = relu.output
-    assert relu.zero_fraction == pytest.approx((out == 0).mean())
-    assert 0 < relu.zero_fraction < 1
     assert (relu.min, relu.max, relu.mean) == pytest.approx((out.min(), out.max(), out.mean()))
     np.testing.assert_array_equal(out, np.maximum(relu.pre_activation, 0))
 
@@ -147,44 +145,39 @@ def test_predict_is_a_distribution():
 # --- max pooling --------------------------------------------------------------------------
 
 def test_max_pool_winners_on_a_hand_made_example():
-    network = build_model(tiny_spec([{"type": "maxpool", "kernel_size": 2}]))
-    image = torch.tensor([[1., 9., 2., 3.],
-                          [4., 5., 8., 1.],
-                          [7., 0., 2., 2.],
-                          [3., 6., 4., 5.]]).reshape(1, 4, 4)
-    (trace,) = I.max_pool_traces(network, image)
-    assert trace.index == 0 and (trace.kernel_size, trace.stride, trace.padding) == (2, 2, 0)
-    np.testing.assert_array_equal(trace.output[0], [[9, 8], [7, 5]])
-    np.testing.assert_array_equal(trace.argmax_rows[0], [[0, 1], [2, 3]])
-    np.testing.assert_array_equal(trace.argmax_cols[0], [[1, 2], [0, 3]])
-    np.testing.assert_array_equal(trace.input, image.numpy())
+    image = np.array([[1., 9., 2., 3.],
+                      [4., 5., 8., 1.],
+                      [7., 0., 2., 2.],
+                      [3., 6., 4., 5.]], dtype=np.float32).reshape(1, 4, 4)
+    result = I.pool_compare(image, 2)
+    np.testing.assert_array_equal(result.max_output[0], [[9, 8], [7, 5]])
+    np.testing.assert_array_equal(result.argmax_rows[0], [[0, 1], [2, 3]])
+    np.testing.assert_array_equal(result.argmax_cols[0], [[1, 2], [0, 3]])
 
 
 def test_max_pool_winners_with_padding_index_the_unpadded_input():
-    network = build_model(tiny_spec([{"type": "maxpool", "kernel_size": 3, "stride": 2,
-                                      "padding": 1}]))
-    image = -torch.arange(16.0).reshape(1, 4, 4)  # top-left pixel is the largest everywhere
-    (trace,) = I.max_pool_traces(network, image)
+    image = -np.arange(16.0, dtype=np.float32).reshape(1, 4, 4)  # top-left is the largest
+    result = I.pool_compare(image, 3, stride=2, padding=1)
     # windows start at rows/cols -1 and 1: the winner is each window's first real pixel
-    np.testing.assert_array_equal(trace.argmax_rows[0], [[0, 0], [1, 1]])
-    np.testing.assert_array_equal(trace.argmax_cols[0], [[0, 1], [0, 1]])
-    values = trace.input[0][trace.argmax_rows[0], trace.argmax_cols[0]]
-    np.testing.assert_array_equal(values, trace.output[0])
+    np.testing.assert_array_equal(result.argmax_rows[0], [[0, 0], [1, 1]])
+    np.testing.assert_array_equal(result.argmax_cols[0], [[0, 1], [0, 1]])
+    values = image[0][result.argmax_rows[0], result.argmax_cols[0]]
+    np.testing.assert_array_equal(values, result.max_output[0])
 
 
-def test_max_pool_traces_in_a_preset_agree_with_activations():
+def test_max_pool_winners_in_a_preset_agree_with_activations():
     model_spec = preset("mnist_fast")
     network = network_for("mnist_fast")
-    probe = probe_for(model_spec)
-    traces = I.max_pool_traces(network, probe)
-    outputs = {a.index: a.output for a in I.activations(network, probe)}
-    assert [t.index for t in traces] == [2, 5]
-    for trace in traces:
-        channels = np.arange(trace.input.shape[0])[:, None, None]
-        winners = trace.input[channels, trace.argmax_rows, trace.argmax_cols]
-        np.testing.assert_array_equal(winners, trace.output)
-        np.testing.assert_array_equal(trace.output, outputs[trace.index])
-        np.testing.assert_array_equal(trace.input, outputs[trace.index - 1])
+    outputs = {a.index: a.output for a in I.activations(network, probe_for(model_spec))}
+    pools = [i for i, layer in enumerate(model_spec.layers) if layer.TYPE == "maxpool"]
+    assert pools == [2, 5]
+    for index in pools:
+        layer, features = model_spec.layers[index], outputs[index - 1]
+        result = I.pool_compare(features, layer.kernel_size, layer.stride, layer.padding)
+        channels = np.arange(features.shape[0])[:, None, None]
+        winners = features[channels, result.argmax_rows, result.argmax_cols]
+        np.testing.assert_array_equal(winners, result.max_output)
+        np.testing.assert_array_equal(result.max_output, outputs[index])
 
 
 # --- frequency response -------------------------------------------------------------------

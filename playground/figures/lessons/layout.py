@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from playground.figures.style import DEFAULT, Style
+from playground.figures.style import DEFAULT, Style, chart_layout, readable
 
 
 def square_axes(figure: go.Figure, count: int) -> None:
@@ -18,19 +18,7 @@ def square_axes(figure: go.Figure, count: int) -> None:
                                    constrain="domain")})
 
 
-def title_size(style: Style) -> int:
-    """A figure title: a fifth larger than the body text (18 px at the default 15)."""
-    return round(style.font_size * 1.2)
-
-
 def finish(figure: go.Figure, title: str, height: int, style: Style = DEFAULT) -> go.Figure:
-    """Title, fonts, height and margins; tick, legend and subplot-caption fonts are set
-    explicitly because Streamlit's chart theme would make them small."""
-    figure.update_layout(title=dict(text=title or None, font=style.font(title_size(style))),
-                         font=style.font(), height=style.height(height), plot_bgcolor="white",
-                         margin=dict(l=10, r=10, t=70 if title else 40, b=10),
-                         legend_font=style.font(style.legend_size))
-    figure.update_xaxes(tickfont=style.tick_font(), title_font=style.font())
-    figure.update_yaxes(tickfont=style.tick_font(), title_font=style.font())
-    figure.update_annotations(font_size=style.caption_size, selector=dict(xref="paper"))
-    return figure
+    """Title, fonts, height and margins of a lesson figure built through make_subplots."""
+    figure.update_layout(chart_layout(title, height, style, top=70, top_untitled=40))
+    return readable(figure, style)
