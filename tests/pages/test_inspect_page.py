@@ -15,6 +15,7 @@ from playground.train import trainer as T
 from playground.data.datasets import Dataset
 from playground.presets import load_preset
 from tests.unit.test_runs import RunView
+from tests.support import chart_titles
 
 TIMEOUT = 60
 
@@ -88,17 +89,6 @@ def page_for(run) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
-
-
-def chart_titles(at: AppTest) -> list[str]:
-    import json
-
-    titles = []
-    for chart in at.get("plotly_chart"):
-        figure = json.loads(chart.proto.spec)
-        text = (figure.get("layout", {}).get("title") or {}).get("text")
-        titles.append(text or "")
-    return titles
 
 
 def test_without_a_run_the_page_says_what_to_do():

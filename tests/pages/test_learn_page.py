@@ -1,7 +1,6 @@
 """The Learn page through AppTest: every lesson renders, and its key widget changes it."""
 from __future__ import annotations
 
-import json
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -10,6 +9,7 @@ from playground import spec as S
 from playground.lessons import LESSONS
 from playground.ui.learn.page import PARTS
 from playground.ui.learn.widgets import BUILD_LABEL
+from tests.support import chart_titles
 
 LABELS = tuple(lesson.label for lesson in LESSONS)   # the menu, in order
 TIMEOUT = 180   # the deep-stack experiment trains two networks (seconds; more under load)
@@ -19,15 +19,6 @@ def _page() -> None:
     from playground.ui.learn import page as learn_page
 
     learn_page.render()
-
-
-def chart_titles(at: AppTest) -> list[str]:
-    titles = []
-    for chart in at.get("plotly_chart"):
-        figure = json.loads(chart.proto.spec)
-        text = (figure.get("layout", {}).get("title") or {}).get("text")
-        titles.append(text or "")
-    return titles
 
 
 def latex(at: AppTest) -> str:

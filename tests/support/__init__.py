@@ -1,6 +1,7 @@
 """What several test folders share: the data marker and the browser helpers."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -14,4 +15,17 @@ ROOT = Path(__file__).resolve().parents[2]
 needs_data = pytest.mark.skipif(not os.environ.get("PLAYGROUND_DATA"),
                                 reason="needs PLAYGROUND_DATA")
 
-__all__ = ["CHROMIUM", "CHROMIUM_FLAGS", "ROOT", "curve_points", "free_port", "needs_data"]
+
+
+def chart_titles(at) -> list[str]:
+    """The title of every plotly chart an AppTest page drew, in order ("" when untitled)."""
+    titles = []
+    for chart in at.get("plotly_chart"):
+        figure = json.loads(chart.proto.spec)
+        text = (figure.get("layout", {}).get("title") or {}).get("text")
+        titles.append(text or "")
+    return titles
+
+
+__all__ = ["CHROMIUM", "CHROMIUM_FLAGS", "ROOT", "chart_titles", "curve_points", "free_port",
+           "needs_data"]
