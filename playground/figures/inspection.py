@@ -24,12 +24,6 @@ TILE_GAP = 1
 HIDDEN_TICKS = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="")
 
 
-def _colorbar(title: str, style: Style, **extra) -> dict:
-    """A colour bar readable on a projector (Streamlit's theme would make it small and grey)."""
-    return dict(title=dict(text=title, font=style.tick_font()), tickfont=style.tick_font(),
-                thickness=20, **extra)
-
-
 def _figure(traces: Sequence, layout: dict, title: str, height: int, key: str,
             style: Style, ticks: bool = True, top: int = 50) -> go.Figure:
     """One figure from its traces and layout, with the shared title, fonts and margins.
@@ -152,7 +146,7 @@ def kernel_grid(weights: np.ndarray, scale: str = "layer", first_out: int = 0,
     custom = np.stack([real, out_index, in_index], axis=-1)
     heatmap = go.Heatmap(
         z=shown, customdata=custom, colorscale=style.diverging, zmid=0, zmin=-limit,
-        zmax=limit, hoverongaps=False, colorbar=_colorbar(bar_title, style),
+        zmax=limit, hoverongaps=False, colorbar=style.colorbar(bar_title),
         hovertemplate="out %{customdata[1]}, in %{customdata[2]}<br>"
                       "weight %{customdata[0]:.4f}<extra></extra>")
     rows = shown.shape[0]
@@ -195,7 +189,7 @@ def kernel_evolution(frames: Sequence[tuple[int, np.ndarray]], title: str = "", 
     custom = np.where(owner >= 0, steps[np.maximum(owner, 0)], -1)
     heatmap = go.Heatmap(
         z=tiled, customdata=custom, colorscale=style.diverging, zmid=0, zmin=-limit,
-        zmax=limit, hoverongaps=False, colorbar=_colorbar("weight", style),
+        zmax=limit, hoverongaps=False, colorbar=style.colorbar("weight"),
         hovertemplate="step %{customdata}<br>weight %{z:.4f}<extra></extra>")
     layout = _square_axes()
     width = maps.shape[2]
@@ -219,7 +213,7 @@ def feature_grid(maps: np.ndarray, title: str = "", selected: int | None = None,
     limit = limit or _symmetric_limit(tiled)
     heatmap = go.Heatmap(
         z=tiled, customdata=owner, colorscale=style.diverging, zmid=0, zmin=-limit,
-        zmax=limit, hoverongaps=False, colorbar=_colorbar("value", style),
+        zmax=limit, hoverongaps=False, colorbar=style.colorbar("value"),
         hovertemplate="channel %{customdata}<br>value %{z:.3f}<extra></extra>")
     layout = _square_axes()
     count, h, w = maps.shape
@@ -228,7 +222,8 @@ def feature_grid(maps: np.ndarray, title: str = "", selected: int | None = None,
         top, left = (selected // columns) * (h + 1), (selected % columns) * (w + 1)
         layout["shapes"] = [dict(type="rect", x0=left - 0.5, x1=left + w - 0.5,
                                  y0=top - 0.5, y1=top + h - 0.5,
-                                 line=dict(color=style.highlight, width=3))]
+                                 line=dict(color=style.highlight,
+                                           width=1.5 * style.line_width))]
     return _figure([heatmap], layout, title, 440, "feature-grid", style)
 
 
@@ -246,7 +241,7 @@ def clickable_map(map2d: np.ndarray, title: str = "", selected: tuple[int, int] 
     marker_size = max(6, min(28, 300 // max(height, width)))
     traces = [
         go.Heatmap(z=map2d, colorscale=style.diverging, zmid=0, zmin=-limit, zmax=limit,
-                   colorbar=_colorbar("value", style), hoverinfo="skip"),
+                   colorbar=style.colorbar("value"), hoverinfo="skip"),
         go.Scatter(x=cols.ravel(), y=rows.ravel(), mode="markers",
                    customdata=np.stack([rows.ravel(), cols.ravel()], axis=1),
                    text=map2d.ravel(),
@@ -260,7 +255,8 @@ def clickable_map(map2d: np.ndarray, title: str = "", selected: tuple[int, int] 
     if selected is not None:
         row, col = selected
         layout["shapes"] = [dict(type="rect", x0=col - 0.5, x1=col + 0.5, y0=row - 0.5,
-                                 y1=row + 0.5, line=dict(color=style.highlight, width=4))]
+                                 y1=row + 0.5,
+                                 line=dict(color=style.highlight, width=2 * style.line_width))]
     return _figure(traces, layout, title, 420, "clickable-map", style)
 
 
@@ -300,14 +296,15 @@ def receptive_field_on_input(image: np.ndarray, window: tuple[int, int, int, int
     inside = clip_window(window, (height, width))
     if (top, left, bottom, right) != inside:
         shapes += [dict(type="rect", x0=left - 0.5, x1=right + 0.5, y0=top - 0.5,
-                        y1=bottom + 0.5, line=dict(color=style.highlight, width=2, dash="dot"),
+                        y1=bottom + 0.5,
+                        line=dict(color=style.highlight, width=style.line_width, dash="dot"),
                         fillcolor=style.highlight_faint),
                    dict(type="rect", x0=-0.5, x1=width - 0.5, y0=-0.5, y1=height - 0.5,
-                        line=dict(color="#888", width=1))]
+                        line=dict(color="#888", width=style.thin_line_width))]
     if inside is not None:
         t, l, b, r = inside
         shapes.append(dict(type="rect", x0=l - 0.5, x1=r + 0.5, y0=t - 0.5, y1=b + 0.5,
-                           line=dict(color=style.highlight, width=4),
+                           line=dict(color=style.highlight, width=2 * style.line_width),
                            fillcolor=style.highlight_fill))
     x_range = [min(left, 0) - 0.5, max(right, width - 1) + 0.5]
     y_range = [max(bottom, height - 1) + 0.5, min(top, 0) - 0.5]
@@ -339,7 +336,7 @@ def probabilities(probs: np.ndarray, classes: Sequence[str], true_class: int | N
     predicted = int(np.argmax(probs))
     colours = [style.line_color(0) if i == predicted else OTHER_CLASS
                for i in range(len(probs))]
-    outline = [3 if i == true_class else 0 for i in range(len(probs))]
+    outline = [1.5 * style.line_width if i == true_class else 0 for i in range(len(probs))]
     labels = [f"{name} ✓" if i == true_class else str(name) for i, name in enumerate(classes)]
     bars = go.Bar(
         x=probs, y=labels, orientation="h",
@@ -390,8 +387,8 @@ def pooling(input_map: np.ndarray, max_output: np.ndarray, avg_output: np.ndarra
                    hovertemplate="input row %{y}, col %{x}<br>%{z:.3f}<extra></extra>",
                    **scale),
         go.Scatter(x=xs, y=ys, mode="lines", xaxis="x", yaxis="y",
-                   line=dict(color="#444", width=1), hoverinfo="skip", showlegend=False,
-                   name="windows")]
+                   line=dict(color="#444", width=style.thin_line_width), hoverinfo="skip",
+                   showlegend=False, name="windows")]
     if mode == "max":
         # A window whose values are all equal (a dead ReLU's zeros) has no real winner:
         # its max equals its mean, and marking it would only clutter the picture.
@@ -400,11 +397,12 @@ def pooling(input_map: np.ndarray, max_output: np.ndarray, avg_output: np.ndarra
             x=np.asarray(argmax_cols).ravel()[contested],
             y=np.asarray(argmax_rows).ravel()[contested],
             mode="markers", xaxis="x", yaxis="y", name="max winner", showlegend=False,
-            marker=dict(symbol="circle-open", size=max(5, min(14, 260 // max(height, width))),
-                        color=style.winner, line=dict(width=2.5)),
+            marker=dict(symbol="circle-open",
+                        size=style.marker(max(5, min(14, 260 // max(height, width)))),
+                        color=style.winner, line=dict(width=1.25 * style.line_width)),
             hovertemplate="winner at row %{y}, col %{x}<extra></extra>"))
     traces.append(go.Heatmap(z=output, xaxis="x2", yaxis="y2",
-                             colorbar=_colorbar("value", style),
+                             colorbar=style.colorbar("value"),
                              hovertemplate="output row %{y}, col %{x}<br>%{z:.3f}"
                                            "<extra></extra>", **scale))
     axis = dict(HIDDEN_TICKS, constrain="domain")
@@ -435,10 +433,11 @@ def frequency_response(view: FrequencyView, title: str = "", *,
                    hovertemplate="row %{y}, col %{x}<br>weight %{z:.4f}<extra></extra>"),
         go.Heatmap(z=view.spectrum, x=freqs, y=freqs, xaxis="x2", yaxis="y2",
                    colorscale=style.sequential,
-                   colorbar=_colorbar(view.unit, style, x=0.64, len=0.8),
+                   colorbar=style.colorbar(view.unit, x=0.64, len=0.8),
                    hovertemplate="fx %{x:.3f}, fy %{y:.3f}<br>%{z:.3f}<extra></extra>"),
         go.Scatter(x=view.radii, y=view.profile, xaxis="x3", yaxis="y3", mode="lines+markers",
-                   line=dict(color=style.line_color(3), width=3), showlegend=False,
+                   line=dict(color=style.line_color(3), width=1.5 * style.line_width),
+                   showlegend=False,
                    hovertemplate="radius %{x:.3f}<br>%{y:.3f}<extra></extra>")]
     # the band edges of the label, as dotted lines (shapes: add_vline is slow)
     edges = [dict(type="line", x0=edge, x1=edge, xref="x3", y0=0, y1=1, yref="y3 domain",
@@ -542,7 +541,7 @@ def grad_cam_overlay(image: np.ndarray, cam: np.ndarray, title: str = "", *,
     cols = (np.arange(width) + 0.5) * cam.shape[1] / width - 0.5
     up = _bilinear(cam, rows, cols)
     overlay = go.Heatmap(z=up, colorscale=[list(stop) for stop in style.heat_overlay],
-                         zmin=0, zmax=1, colorbar=_colorbar("Grad-CAM", style),
+                         zmin=0, zmax=1, colorbar=style.colorbar("Grad-CAM"),
                          hovertemplate="row %{y}, col %{x}<br>%{z:.2f}<extra></extra>")
     return _figure([_image_trace(image), overlay], _square_axes(), title, 420, "gradcam",
                    style)

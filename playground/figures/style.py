@@ -54,12 +54,14 @@ class Style:
                                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
     cycle: tuple[str, ...] = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                               "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-    line_width: float = 2.0
+    line_width: float = 2.0      # a curve; builders draw emphasis as multiples of it
+    thin_line_width: float = 1.0  # outlines that must leave the picture under them visible
     dashes: tuple[str, ...] = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
     # Numbers written into a figure.
     decimals: int = 2
-    # Scale on the fixed heights builders choose (bigger text needs room).
+    # Scale on the fixed heights (and top margins) builders choose: bigger text needs room.
     height_scale: float = 1.0
+    marker_scale: float = 1.0    # on the marker sizes builders choose
 
     def font(self, size: int | None = None, color: str | None = None) -> dict:
         """A drawing's font: family, size and colour all fixed."""
@@ -90,11 +92,30 @@ class Style:
     def height(self, pixels: int) -> int:
         return int(round(pixels * self.height_scale))
 
+    def marker(self, pixels: float) -> int:
+        return int(round(pixels * self.marker_scale))
+
     def number(self, value: float) -> str:
         return f"{value:.{self.decimals}f}"
 
+    def colorbar(self, title: str, **extra) -> dict:
+        """A colour bar with the tick font on its title and ticks (Streamlit's theme would
+        make them small and grey)."""
+        return dict(title=dict(text=title, font=self.tick_font()), tickfont=self.tick_font(),
+                    thickness=20, **extra)
+
 
 DEFAULT = Style()
+# For a projector at 1280x720 read from the back of a lecture hall: no figure text under
+# 18 px, no curve under 3 px, one decimal, and taller figures to hold the bigger text.
+PRESENTATION = Style(font_size=22, title_size=26, tick_size=20, legend_size=20,
+                     label_size=20, caption_size=22, note_size=18, line_width=3.5,
+                     thin_line_width=1.5, decimals=1, height_scale=1.3, marker_scale=1.4)
+
+
+def style_for(present: bool) -> Style:
+    """The style of a session: PRESENTATION while it presents, DEFAULT otherwise."""
+    return PRESENTATION if present else DEFAULT
 
 
 def readable(figure: go.Figure, style: Style = DEFAULT) -> go.Figure:
@@ -117,7 +138,8 @@ def chart_layout(title: str, height: int, style: Style = DEFAULT, *, key: str | 
     the uirevision that keeps a user's zoom across redraws."""
     layout = dict(title=dict(text=title or None, font=style.title_font()),
                   font=style.chart_font(), height=style.height(height), plot_bgcolor="white",
-                  margin=dict(l=10, r=10, t=top if title else top_untitled, b=10))
+                  margin=dict(l=10, r=10, t=style.height(top if title else top_untitled),
+                              b=10))
     if key is not None:
         layout["uirevision"] = key
     return layout

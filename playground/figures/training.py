@@ -15,6 +15,15 @@ import plotly.graph_objects as go
 from playground.figures.style import DEFAULT, Style
 
 
+def _title(text: str, style: Style) -> dict | None:
+    """A chart title in the style's title font (plotly would size it from the chart font)."""
+    return dict(text=text, font=style.title_font()) if text else None
+
+
+# A log axis labels 1, 2 and 5 in every decade ("5, 2, 1, 5, 2, 0.1"): powers of ten only.
+LOG_DECADES = dict(type="log", dtick=1, exponentformat="power")
+
+
 def _column(records: Sequence, name: str) -> np.ndarray:
     return np.fromiter((getattr(r, name) for r in records), dtype=np.float64,
                        count=len(records))
@@ -28,28 +37,31 @@ def training_curves(step_records: Sequence, eval_records: Sequence,
     if by not in ("step", "epoch"):
         raise ValueError(f"by must be 'step' or 'epoch', got {by!r}")
     train, test = style.line_color(0), style.line_color(1)
+    width = style.line_width
     # numpy arrays, not lists: plotly validates a list element by element (slow at 2x/s)
     steps = _column(step_records, by)
     eval_steps = _column(eval_records, by)
     traces = [
         go.Scatter(x=steps, y=_column(step_records, "loss"), name="train loss",
-                   mode="lines", line=dict(color=train)),
+                   mode="lines", line=dict(color=train, width=width)),
         go.Scatter(x=eval_steps, y=_column(eval_records, "test_loss"), name="test loss",
-                   mode="lines+markers", line=dict(color=test)),
+                   mode="lines+markers", line=dict(color=test, width=width)),
         go.Scatter(x=steps, y=_column(step_records, "train_acc"), name="train accuracy",
-                   mode="lines", line=dict(color=train, dash="dot"), **RIGHT),
+                   mode="lines", line=dict(color=train, width=width, dash="dot"), **RIGHT),
         go.Scatter(x=eval_steps, y=_column(eval_records, "test_acc"), name="test accuracy",
-                   mode="lines+markers", line=dict(color=test, dash="dot"), **RIGHT),
+                   mode="lines+markers", line=dict(color=test, width=width, dash="dot"),
+                   **RIGHT),
     ]
     if by == "epoch" and epoch_records:
         epochs = [r.epoch for r in epoch_records]
         traces += [
             go.Scatter(x=epochs, y=[r.train_loss for r in epoch_records],
                        name="train loss (epoch mean)", mode="markers",
-                       marker=dict(color=train, size=11, symbol="square")),
+                       marker=dict(color=train, size=style.marker(11), symbol="square")),
             go.Scatter(x=epochs, y=[r.train_acc for r in epoch_records],
                        name="train accuracy (epoch mean)", mode="markers",
-                       marker=dict(color=train, size=11, symbol="square-open"), **RIGHT),
+                       marker=dict(color=train, size=style.marker(11), symbol="square-open"),
+                       **RIGHT),
         ]
     return go.Figure(traces, _loss_accuracy_layout(
         ("Loss", "Accuracy"), "training step" if by == "step" else "epoch", title, height,
@@ -88,8 +100,8 @@ def _two_panels(titles: tuple[str, str], x_title: str, left_y: dict, right_y: di
                           yref="paper", xanchor="center", yanchor="bottom", showarrow=False,
                           font=style.caption_font())
                      for text, domain in zip(titles, PANEL_DOMAINS)],
-        title=title or None, height=style.height(height), font=style.chart_font(),
-        margin=dict(l=40, r=20, t=50 if title else 30, b=40),
+        title=_title(title, style), height=style.height(height), font=style.chart_font(),
+        margin=dict(l=40, r=20, t=style.height(50 if title else 30), b=40),
         legend=dict(orientation="h", y=-0.25, font=style.legend_font()),
         uirevision=uirevision)
 
@@ -122,15 +134,15 @@ def kernel_grid(kernels: np.ndarray, title: str = "", height: int | None = None,
     limit = float(np.nanmax(np.abs(tiled))) if np.isfinite(tiled).any() else 1.0
     heatmap = go.Heatmap(
         z=tiled, colorscale=style.diverging, zmid=0, zmin=-limit, zmax=limit,
-        hovertemplate="weight %{z:.3f}<extra></extra>", colorbar=dict(title="weight"))
+        hovertemplate="weight %{z:.3f}<extra></extra>", colorbar=style.colorbar("weight"))
     rows, _ = tiled.shape
     return go.Figure(heatmap, dict(
         xaxis=dict(showticklabels=False, showgrid=False, constrain="domain"),
         yaxis=dict(autorange="reversed", showticklabels=False, showgrid=False,
                    scaleanchor="x", constrain="domain"),
-        title=title or None, font=style.chart_font(),
+        title=_title(title, style), font=style.chart_font(),
         height=height or style.height(int(min(700, max(260, 26 * rows + 80)))),
-        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        margin=dict(l=10, r=10, t=style.height(40 if title else 10), b=10),
         plot_bgcolor="white", uirevision="kernels"))
 
 
@@ -144,7 +156,7 @@ def compare_curves(runs: Sequence[tuple[str, Sequence, Sequence]], height: int =
     traces = []
     for position, (label, step_records, eval_records) in enumerate(runs):
         line = dict(color=style.line_color(position), dash=style.dash(position),
-                    width=4 if position == 0 else 2.5)
+                    width=(2 if position == 0 else 1.25) * style.line_width)
         traces.append(go.Scatter(x=_column(step_records, "epoch"),
                                  y=_column(step_records, "loss"), name=label,
                                  legendgroup=str(position), mode="lines", line=line))
@@ -167,7 +179,7 @@ def norm_curves(norm_records: Sequence, layer_names: dict[int, str] | None = Non
                    r.grad_norms[r.layers.index(layer)])
                   for r in norm_records if layer in r.layers]
         points = np.asarray(points, dtype=np.float64).reshape(-1, 3).T
-        line = dict(color=style.line_color(position), width=2.5)
+        line = dict(color=style.line_color(position), width=1.25 * style.line_width)
         label = names.get(layer, f"layer {layer}")
         traces.append(go.Scatter(x=points[0], y=points[1], name=label, legendgroup=label,
                                  mode="lines", line=line))
@@ -175,7 +187,7 @@ def norm_curves(norm_records: Sequence, layer_names: dict[int, str] | None = Non
                                  showlegend=False, mode="lines", line=line, **RIGHT))
     return go.Figure(traces, _two_panels(
         ("Weight norm per layer", "Gradient norm per layer"), "training step",
-        dict(rangemode="tozero"), dict(type="log"), "", height, "norms", style))
+        dict(rangemode="tozero"), LOG_DECADES, "", height, "norms", style))
 
 
 def dead_filter_bars(counts: Sequence[tuple[str, int, int]], height: int = 300, *,
@@ -209,15 +221,15 @@ def confusion_matrix(matrix: np.ndarray, classes: Sequence[str], title: str = ""
         customdata=shares,
         hovertemplate="true %{y}, predicted %{x}: %{text} images (%{customdata:.1%})"
                       "<extra></extra>",
-        colorbar=dict(title="share of<br>true class", tickformat=".0%"))
+        colorbar=style.colorbar("share of<br>true class", tickformat=".0%"))
     axis = dict(tickfont=style.tick_font(), type="category")
     return go.Figure(heatmap, dict(
         xaxis=dict(axis, title=dict(text="predicted class", font=style.tick_font()),
                    side="bottom"),
         yaxis=dict(axis, title=dict(text="true class", font=style.tick_font()),
                    autorange="reversed"),
-        title=title or None, height=style.height(height), font=style.chart_font(),
-        margin=dict(l=60, r=20, t=50 if title else 20, b=60),
+        title=_title(title, style), height=style.height(height), font=style.chart_font(),
+        margin=dict(l=60, r=20, t=style.height(50 if title else 20), b=60),
         legend=dict(font=style.legend_font()), uirevision="confusion"))
 
 
@@ -241,7 +253,8 @@ def image_grid(images: np.ndarray, captions: Sequence[str] = (), columns: int = 
     count, height, width = rgb.shape[:3]
     columns = max(1, min(columns, count)) if count else 1
     rows = math.ceil(count / columns) if count else 1
-    line_px = 19
+    cell_px = style.height(cell_px)
+    line_px = round(1.35 * style.label_size)   # a caption line, in screen pixels
     gap = max(2, round(width * 0.12))
     caption_rows = math.ceil(caption_lines * line_px * height / cell_px) if captions else 0
     cell_h, cell_w = height + caption_rows + gap, width + gap
@@ -262,7 +275,8 @@ def image_grid(images: np.ndarray, captions: Sequence[str] = (), columns: int = 
     return go.Figure(go.Image(z=canvas, hoverinfo="skip"), dict(
         xaxis=dict(visible=False, range=[-0.5, canvas.shape[1] - 0.5]),
         yaxis=dict(visible=False, range=[canvas.shape[0] - 0.5, -0.5]),
-        title=title or None, annotations=annotations, font=style.chart_font(),
-        width=None, height=int(canvas.shape[0] * scale) + (50 if title else 10),
-        margin=dict(l=0, r=0, t=40 if title else 0, b=0), plot_bgcolor="white"))
+        title=_title(title, style), annotations=annotations, font=style.chart_font(),
+        width=None, height=int(canvas.shape[0] * scale) + style.height(50 if title else 10),
+        margin=dict(l=0, r=0, t=style.height(40 if title else 0), b=0),
+        plot_bgcolor="white"))
 

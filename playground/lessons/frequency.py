@@ -42,10 +42,32 @@ def convolution_theorem(image: np.ndarray, kernel: np.ndarray) -> TheoremCheck:
                         float(np.abs(np.fft.fft2(filtered) - product).max()))
 
 
-def half_power_cutoff(kernel: np.ndarray, size: int = 64) -> float:
-    """The radial frequency (cycles/pixel) where the kernel's |H| first falls to half of
-    its DC value, from its radial profile; 0.5 when it never does."""
+# |H| where the power |H|^2 is half its DC value: the -3 dB point a "cutoff" names.
+HALF_POWER = 1 / math.sqrt(2)
+
+
+def magnitude_cutoff(kernel: np.ndarray, level: float, size: int = 64) -> float:
+    """The radial frequency (cycles/pixel) where the kernel's |H| first falls to `level`
+    times its DC value, read off its radial profile and interpolated between rings; 0.5
+    when it never does."""
     radius, profile = radial_profile(kernel_spectrum(kernel, size=size))
-    dc = profile[0] if profile[0] > 0 else 1.0
-    below = np.nonzero(profile < dc / 2)[0]
-    return float(radius[below[0]]) if below.size else 0.5
+    target = level * (profile[0] if profile[0] > 0 else 1.0)
+    below = np.nonzero(profile < target)[0]
+    if not below.size:
+        return 0.5
+    if below[0] == 0:
+        return 0.0
+    after, before = below[0], below[0] - 1
+    share = (profile[before] - target) / (profile[before] - profile[after])
+    return float(radius[before] + share * (radius[after] - radius[before]))
+
+
+def gaussian_half_power_frequency(sigma: float) -> float:
+    """The closed form: exp(-2 pi^2 sigma^2 f^2) = 1/sqrt(2) at f = sqrt(ln 2) / (2 pi sigma)."""
+    return math.sqrt(math.log(2)) / (2 * math.pi * sigma)
+
+
+def half_power_cutoff(kernel: np.ndarray, size: int = 64) -> float:
+    """Where |H| falls to 1/sqrt(2) of DC (half the power); for a Gaussian see
+    `gaussian_half_power_frequency`."""
+    return magnitude_cutoff(kernel, HALF_POWER, size)

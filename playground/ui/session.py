@@ -10,6 +10,7 @@ from typing import Callable, TypeVar
 import streamlit as st
 
 from playground import spec as S
+from playground.figures.style import Style, style_for
 from playground.presets import DEFAULT_PRESET, load_preset
 from playground.ui.build.history import EditHistory
 
@@ -18,6 +19,24 @@ SPEC_KEY = "spec"
 # The network's undo/redo history, shown on the Build page: any page that replaces the
 # network records it there, so loading a preset or a lesson's network can be undone.
 HISTORY_KEY = "build_undo"
+# Presentation mode lives in the address (?present=1), not in the spec: a share link made
+# while presenting opens presenting, and a lesson file stays the same either way.
+PRESENT_PARAM = "present"
+# Streamlit's own text on a projector: at least 20 px for body text, tables, formulas
+# (KaTeX), metrics, captions and widget labels. Plotly figures size their text through
+# `figure_style()` instead.
+PRESENTATION_CSS = """<style>
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
+[data-testid="stMarkdownContainer"] td, [data-testid="stMarkdownContainer"] th,
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p,
+[data-testid="stWidgetLabel"] p, [data-testid="stAlertContentInfo"] p,
+[data-testid="stTable"] td, [data-testid="stTable"] th, .pg-table td, .pg-table th
+  {font-size: 22px !important; line-height: 1.45;}
+[data-testid="stMarkdownContainer"] .katex {font-size: 26px !important;}
+[data-testid="stMetricLabel"] p {font-size: 22px !important;}
+[data-testid="stMetricValue"] {font-size: 44px !important;}
+[data-testid="stMetricDelta"] {font-size: 22px !important;}
+</style>"""
 
 
 def current_spec() -> S.ModelSpec:
@@ -44,6 +63,22 @@ def visible_panels(panels: tuple[str, ...]) -> list[str]:
     training = current_spec().training
     hidden = set(training.hidden_panels or []) if training else set()
     return [panel for panel in panels if panel not in hidden]
+
+
+def presenting() -> bool:
+    """Whether this browser session presents (the address carries ?present=1)."""
+    return st.query_params.get(PRESENT_PARAM) == "1"
+
+
+def figure_style() -> Style:
+    """The figure style of this session: large text and thick lines while presenting."""
+    return style_for(presenting())
+
+
+def presentation_css() -> str:
+    """The <style> block that enlarges Streamlit's own text while presenting; pages inject
+    it with st.markdown(..., unsafe_allow_html=True)."""
+    return PRESENTATION_CSS
 
 
 def cached(name: str, version: object, compute: Callable[[], T]) -> T:

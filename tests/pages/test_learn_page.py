@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 
+import json
+import math
+import re
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground import spec as S
+from playground.figures.style import DEFAULT, PRESENTATION
 from playground.lessons import LESSONS
 from playground.ui.learn.page import PARTS
 from playground.ui.learn.widgets import BUILD_LABEL
@@ -118,6 +123,64 @@ def test_lesson5_sigma_moves_cutoff(app):
     assert float(second.split()[0]) < float(first.split()[0])
     at.radio(key="learn_f_kind").set_value("high-pass").run()
     assert any(t.startswith("high-pass") for t in chart_titles(at))
+
+
+def test_lesson5_half_power_cutoff_matches_its_formula(app):
+    at = open_lesson(app, 5)
+    at.slider(key="learn_f_sigma").set_value(1.5).run()
+    shown = latex(at)
+    assert r"|H| = \tfrac{1}{\sqrt{2}}" in shown and "half power" in shown
+    assert r"\frac{\sqrt{\ln 2}}{2\pi\sigma}" in shown
+    closed_form = math.sqrt(math.log(2)) / (2 * math.pi * 1.5)
+    assert f"= {closed_form:.3f}" in shown
+    measured = next(m.value for m in at.metric if "half-power cutoff" in m.label)
+    assert float(measured.split()[0]) == pytest.approx(closed_form, abs=0.002)
+
+
+def _lesson_index(at: AppTest) -> int:
+    """Where in the page the block holding the lesson (its header) sits."""
+    return next(index for index, node in at.main.children.items()
+                if node.type == "flex_container" and node.get("header"))
+
+
+def test_switching_lessons_clears_the_old_lesson_at_once(app):
+    """The browser keeps a replaced container's elements (greyed out until the run ends)
+    when the new container takes the old one's place: the new lesson must land elsewhere
+    and the old place must hold an empty element, which drops the old lesson at once."""
+    at = open_lesson(app, 1)
+    first = _lesson_index(at)
+    at = open_lesson(app, 2)
+    second = _lesson_index(at)
+    assert second != first
+    assert at.main.children[first].type == "empty"
+    at = open_lesson(app, 1)
+    assert _lesson_index(at) == first
+
+
+def _chart_fonts(at: AppTest) -> list[int]:
+    return [json.loads(chart.proto.spec)["layout"]["font"]["size"]
+            for chart in at.get("plotly_chart")]
+
+
+def _page_css(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown if m.value.startswith("<style>"))
+
+
+def test_presentation_mode_comes_from_the_address():
+    at = AppTest.from_function(_page, default_timeout=TIMEOUT)
+    at.query_params["present"] = "1"
+    at.run()
+    assert not at.exception, at.exception
+    assert _chart_fonts(at) and set(_chart_fonts(at)) == {PRESENTATION.font_size}
+    css = _page_css(at)
+    assert ".katex" in css and "stMetricValue" in css
+    assert min(int(px) for px in re.findall(r"font-size: (\d+)px", css)) >= 20
+
+
+def test_without_present_the_page_keeps_its_everyday_look(app):
+    at = open_lesson(app, 1)
+    assert set(_chart_fonts(at)) == {DEFAULT.font_size}
+    assert not _page_css(at)
 
 
 def test_lesson6_activation_changes_map(app):

@@ -30,8 +30,9 @@ from playground.lessons.deeper import (MAX_BLOCKS, _digits, bottleneck_count, bo
                                        conv3x3_layers, degradation_experiment,
                                        plain_stack_spec, residual_stack_spec, resnet_spec,
                                        stage_rows)
-from playground.lessons.frequency import (convolution_theorem, gaussian_kernel,
-                                          half_power_cutoff, high_pass)
+from playground.lessons.frequency import (convolution_theorem, gaussian_half_power_frequency,
+                                          gaussian_kernel, half_power_cutoff, high_pass,
+                                          magnitude_cutoff)
 from playground.lessons.kernels import kernel_preset
 from playground.lessons.latex import sci_latex
 from playground.lessons.normalisation import batchnorm_check, dropout_demo, residual_info
@@ -202,11 +203,21 @@ def test_convolution_theorem_holds(sigma, high):
 
 
 def test_cutoff_falls_with_sigma_and_matches_the_gaussian_formula():
-    cutoffs = [half_power_cutoff(gaussian_kernel(s), size=128) for s in (1.0, 2.0, 3.0)]
+    # the half-amplitude point (|H| = 1/2, -6 dB)
+    cutoffs = [magnitude_cutoff(gaussian_kernel(s), 0.5, size=128) for s in (1.0, 2.0, 3.0)]
     assert cutoffs[0] > cutoffs[1] > cutoffs[2]
     for sigma, cutoff in zip((1.0, 2.0, 3.0), cutoffs):
         analytic = math.sqrt(math.log(2) / 2) / (math.pi * sigma)
         assert cutoff == pytest.approx(analytic, abs=1.5 / 128)
+
+
+def test_half_power_cutoff_is_where_the_power_halves():
+    """|H| = 1/sqrt(2) (-3 dB), not the half-amplitude point the lesson once called it."""
+    cutoff = half_power_cutoff(gaussian_kernel(1.5), size=128)
+    closed_form = math.sqrt(math.log(2)) / (2 * math.pi * 1.5)
+    assert closed_form == pytest.approx(0.0883, abs=1e-4)
+    assert gaussian_half_power_frequency(1.5) == pytest.approx(closed_form)
+    assert cutoff == pytest.approx(closed_form, abs=0.002)
 
 
 def test_high_pass_blocks_dc():

@@ -35,12 +35,12 @@ def degradation_curves(result: DegradationResult, title: str = "",
         layers = np.arange(1, run.grad_norms.shape[1] + 1)
         figure.add_trace(go.Scatter(x=layers, y=run.mean_grad_norms, mode="lines+markers",
                                     name=f"{name}: mean over the run", legendgroup=name,
-                                    line=dict(color=colour, width=width), marker=dict(size=9)),
+                                    line=dict(color=colour, width=width), marker=dict(size=style.marker(9))),
                          row=1, col=2)
         figure.add_trace(go.Scatter(x=layers, y=run.first_grad_norms, mode="lines+markers",
                                     name=f"{name}: step 1", legendgroup=name,
                                     line=dict(color=colour, width=style.line_width, dash="dot"),
-                                    marker=dict(size=7, symbol="diamond")), row=1, col=2)
+                                    marker=dict(size=style.marker(7), symbol="diamond")), row=1, col=2)
     figure.update_xaxes(title_text="step", row=1, col=1)
     figure.update_xaxes(title_text="conv layer (1 = next to the input)", dtick=1, row=1, col=2)
     figure.update_yaxes(title_text="cross-entropy", rangemode="tozero", gridcolor=style.grid,

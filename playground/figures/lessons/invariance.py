@@ -31,7 +31,7 @@ def robustness(curves: Sequence[RobustnessCurves], title: str = "",
                                         (curve.scales, curve.scale_accuracy),
                                         (curve.shifts, curve.shift_accuracy)), start=1):
             figure.add_trace(go.Scatter(x=xs, y=ys, name=curve.name, mode="lines+markers",
-                                        line=line, marker=dict(size=8),
+                                        line=line, marker=dict(size=style.marker(8)),
                                         showlegend=col == 1, legendgroup=curve.name),
                              row=1, col=col)
     figure.update_xaxes(title_text="angle (degrees)", dtick=60, row=1, col=1)
@@ -65,7 +65,7 @@ def probe_strip(sweep: ProbeSweep, label: int, unit: str, count: int = 7,
         figure.layout.annotations[n].font = dict(
             size=style.caption_size, color=_verdict_colour(sweep.predicted[p] == label, style))
     figure = finish(figure, title, 300, style)
-    figure.update_layout(margin=dict(t=110 if title else 80))   # two-line captions
+    figure.update_layout(margin=dict(t=style.height(110 if title else 80)))  # two-line captions
     return figure
 
 
@@ -81,7 +81,7 @@ def probe_confidence(sweeps: dict[str, ProbeSweep], label: int, axis_title: str,
             text=[str(p) for p in sweep.predicted], textposition="top center",
             textfont=dict(size=style.legend_size, color=colours),
             line=dict(color=style.series[n % len(style.series)], width=1.5 * style.line_width),
-            marker=dict(size=9)))
+            marker=dict(size=style.marker(9))))
     figure.update_xaxes(title_text=axis_title, gridcolor=style.grid)
     figure.update_yaxes(title_text=f"P(true class {label})", range=[0, 1.12],
                         gridcolor=style.grid)

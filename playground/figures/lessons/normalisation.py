@@ -10,9 +10,11 @@ from playground.figures.lessons.layout import finish
 from playground.figures.style import DEFAULT, Style
 
 
-def _three_decimals(value: float) -> str:
-    text = f"{value:.3f}"
-    return "0.000" if text == "-0.000" else text
+def _bar_number(value: float, style: Style) -> str:
+    """One decimal more than the style's: a BatchNorm mean of 0.004 still shows; never
+    "-0.000"."""
+    text = f"{value:.{style.decimals + 1}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def channel_bars(names: Sequence[str], series: dict[str, np.ndarray], title: str = "",
@@ -20,7 +22,7 @@ def channel_bars(names: Sequence[str], series: dict[str, np.ndarray], title: str
     """One group of bars per channel, one bar per statistic, the value written above."""
     figure = go.Figure([go.Bar(name=label, x=list(names), y=list(values),
                                marker_color=style.series[n % len(style.series)],
-                               text=[_three_decimals(v) for v in values],
+                               text=[_bar_number(v, style) for v in values],
                                textposition="outside")
                         for n, (label, values) in enumerate(series.items())])
     figure.update_yaxes(gridcolor=style.grid)

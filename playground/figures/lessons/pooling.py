@@ -22,7 +22,7 @@ def shift_curves(result: ShiftResult, title: str = "", style: Style = DEFAULT) -
         figure.add_trace(go.Scatter(x=result.shifts, y=values, name=name, mode="lines+markers",
                                     line=dict(color=style.series[n],
                                               width=1.5 * style.line_width),
-                                    marker=dict(size=10)))
+                                    marker=dict(size=style.marker(10))))
     figure.update_xaxes(title_text="shift (pixels to the right)", dtick=1)
     figure.update_yaxes(title_text="relative change of the features", rangemode="tozero",
                         gridcolor=style.grid)
@@ -41,15 +41,15 @@ def model_shift_curves(results: Sequence[ModelShift], title: str = "",
         name = f"max pool {result.pool}x{result.pool}" if result.pool > 1 else "no pooling"
         colour = style.series[n % len(style.series)]
         figure.add_trace(go.Scatter(x=result.shifts, y=result.accuracy, mode="lines+markers",
-                                    name=f"{name}: accuracy", marker=dict(size=10),
+                                    name=f"{name}: accuracy", marker=dict(size=style.marker(10)),
                                     line=dict(color=colour, width=width)), row=1, col=1)
         figure.add_trace(go.Scatter(x=result.shifts, y=result.unchanged, mode="lines+markers",
-                                    name=f"{name}: same prediction", marker=dict(size=8),
+                                    name=f"{name}: same prediction", marker=dict(size=style.marker(8)),
                                     line=dict(color=colour, width=width, dash="dot")),
                          row=1, col=1)
         figure.add_trace(go.Scatter(x=result.shifts, y=result.feature_change,
                                     mode="lines+markers", name=f"{name}: feature change",
-                                    marker=dict(size=9, symbol="square"),
+                                    marker=dict(size=style.marker(9), symbol="square"),
                                     line=dict(color=colour, width=width, dash="dash")),
                          row=1, col=2)
     figure.update_xaxes(title_text="shift of the test digits (pixels right)", dtick=1)

@@ -27,7 +27,7 @@ def receptive_growth(stacks: dict[str, list[RFRow]], title: str = "",
                                     line=dict(color=style.series[n % len(style.series)],
                                               width=1.5 * style.line_width,
                                               dash="solid" if n == 0 else "dash"),
-                                    marker=dict(size=10)))
+                                    marker=dict(size=style.marker(10))))
     figure.update_xaxes(title_text="layers", dtick=1)
     figure.update_yaxes(title_text="receptive field (pixels)", range=[0, top * 1.15 + 1],
                         gridcolor=style.grid)

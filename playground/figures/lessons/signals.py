@@ -20,7 +20,7 @@ def signal_filter(x: np.ndarray, y: np.ndarray, kernel: np.ndarray, t: int,
                            subplot_titles=("signal x and output y", "kernel w"))
     figure.add_trace(go.Scatter(x=steps, y=x, name="input x", mode="lines+markers",
                                 line=dict(color=style.muted_color, width=width),
-                                marker=dict(size=5)), 1, 1)
+                                marker=dict(size=style.marker(5))), 1, 1)
     if correlation is not None:
         figure.add_trace(go.Scatter(x=steps, y=correlation, name="conv1d, kernel not flipped",
                                     mode="lines", line=dict(color=style.series[2],
@@ -31,15 +31,16 @@ def signal_filter(x: np.ndarray, y: np.ndarray, kernel: np.ndarray, t: int,
     taps = [t - k for k in range(len(kernel)) if t - k >= 1]
     figure.add_trace(go.Scatter(x=taps, y=[x[i - 1] for i in taps], name="samples in y_t",
                                 mode="markers",
-                                marker=dict(size=13, color=style.highlight,
-                                            line=dict(color=style.text_color, width=1))),
+                                marker=dict(size=style.marker(13), color=style.highlight,
+                                            line=dict(color=style.text_color,
+                                                      width=style.thin_line_width))),
                      1, 1)
     figure.add_trace(go.Scatter(x=[t], y=[y[t - 1]], name=f"y_{t}", mode="markers",
-                                marker=dict(size=16, color=style.series[1], symbol="diamond")),
+                                marker=dict(size=style.marker(16), color=style.series[1], symbol="diamond")),
                      1, 1)
     figure.add_trace(go.Bar(x=[f"w{k}" for k in range(1, len(kernel) + 1)], y=list(kernel),
                             marker_color=style.series[0], showlegend=False,
-                            text=[f"{v:.2f}" for v in kernel], textposition="outside"), 1, 2)
+                            text=[style.number(v) for v in kernel], textposition="outside"), 1, 2)
     figure.update_xaxes(title_text="t", row=1, col=1, gridcolor=style.grid)
     figure.update_yaxes(gridcolor=style.grid, zeroline=True, zerolinecolor=style.muted_color)
     top = max(float(np.abs(kernel).max()), 1e-9) * 1.35

@@ -16,6 +16,7 @@ from playground.lessons.convolution import conv_reference
 from playground.lessons.kernels import kernel_preset
 from playground.lessons.latex import sci_latex
 from playground.lessons.samples import sample_digit
+from playground.ui import session
 from playground.ui.learn.widgets import chart, open_on_build
 
 LESSON = lesson("activations")
@@ -32,10 +33,12 @@ def render() -> None:
     features = conv_reference(sample_digit(3), kernel_preset("Sobel x"))
     with right:
         chart(activation_curves({n: activation_curve(n) for n in ACTIVATIONS},
-                                title="The curves and their derivatives"))
+                                title="The curves and their derivatives",
+                                style=session.figure_style()))
     activated = activate(name, features)
     chart(heatmaps([features, activated], ["feature map (digit ⋆ Sobel x)",
-                                           f"after {name}"], [True, True], height=380))
+                                           f"after {name}"], [True, True], height=380,
+                   style=session.figure_style()))
     st.caption(f"Negative values before: {int((features < 0).sum())}; after {name}: "
                f"{int((activated < 0).sum())}.")
     st.subheader("Two 3x3 convolutions = one 5x5 convolution")
@@ -45,7 +48,7 @@ def render() -> None:
     stack = stacked_vs_single(sample_digit(3), k1, k2, name)
     chart(heatmaps([k1, k2, stack.composed], ["kernel 1 (3x3)", "kernel 2 (3x3)",
                                               "composed kernel (5x5)"],
-                   [True, True, True], height=360))
+                   [True, True, True], height=360, style=session.figure_style()))
     st.latex(rf"(x \star w_1) \star w_2 = x \star (w_1 * w_2):\quad \max|\text{{stacked}} - "
              rf"\text{{single}}| = {sci_latex(stack.max_error)}")
     st.markdown(f"With {name} between the two convolutions the result differs from the 5x5 "

@@ -13,6 +13,7 @@ from playground.lessons.backward import (BACKWARD_LAYERS, BackwardPass, backward
                                          busiest_window, network_conv_check, pool_gradients)
 from playground.lessons.latex import sci_latex
 from playground.lessons.samples import sample_digit
+from playground.ui import session
 from playground.ui.learn.widgets import chart, open_on_build
 
 LESSON = lesson("backward")
@@ -46,11 +47,13 @@ def render() -> None:
     spatial = result.layers[:6]
     chart(heatmaps([result.input_image] + [layer.output[channel] for layer in spatial],
                    ["input"] + [f"{n} out" for n in names], [False] + [True] * 6,
-                   title=f"Forward: the outputs (channel {channel + 1})", height=290))
+                   title=f"Forward: the outputs (channel {channel + 1})", height=290,
+                   style=session.figure_style()))
     chart(gradient_maps([layer.grad_output[channel] for layer in spatial],
                         [f"∂L/∂ {n}" for n in names],
                         title="Backward: the gradient of the loss at each output "
-                              "(red raises the loss)", height=290))
+                              "(red raises the loss)", height=290,
+                        style=session.figure_style()))
     st.caption("Where ReLU was off (output 0) no gradient gets through; after max pooling "
                "only one pixel in four receives one.")
     first, second = result.layers[0].grad_weight, result.layers[3].grad_weight
@@ -58,7 +61,8 @@ def render() -> None:
                         [f"conv1 k{n + 1}" for n in range(4)]
                         + [f"conv2 k{channel + 1}, in {n + 1}" for n in range(4)],
                         title="Kernel gradients ∂L/∂W ×1000: what one SGD step would "
-                              "change", height=300, show_values=True))
+                              "change", height=300, show_values=True,
+                        style=session.figure_style()))
 
     st.subheader("Through pooling: the winner takes the gradient")
     left, right = st.columns([1, 3])
@@ -74,7 +78,7 @@ def render() -> None:
                      pools.avg_autograd * 1e3],
                     ["pool input x (4x4)", "upstream ∂L/∂y ×1000", "max pool: ∂L/∂x ×1000",
                      "avg pool: ∂L/∂x ×1000"], [False, True, True, True],
-                    number_format=".2f", height=330))
+                    number_format=".2f", height=330, style=session.figure_style()))
     st.latex(r"\text{max: } \frac{\partial L}{\partial x_i} = \frac{\partial L}{\partial y}"
              r"\text{ if } x_i \text{ won, else } 0;\qquad \text{average: } "
              r"\frac{\partial L}{\partial x_i} = \frac{1}{4}\frac{\partial L}{\partial y};"
@@ -90,7 +94,7 @@ def render() -> None:
                          check.autograd[channel] - check.flipped[channel]],
                         ["∂L/∂x of conv 2 (autograd)", "∂L/∂y ⋆ rot180(W), padding K−1−P",
                          "difference (same colour scale)"], height=330,
-                        limits=[None, None, scale]))
+                        limits=[None, None, scale], style=session.figure_style()))
     st.latex(r"\frac{\partial L}{\partial x} = \frac{\partial L}{\partial y} \star "
              r"\operatorname{rot}_{180}(W)\ (\text{in/out channels swapped}):\quad "
              rf"\max|\cdot| = {sci_latex(check.max_error)}\ (\text{{conv 2}}),\ "

@@ -12,6 +12,7 @@ from playground.lessons import lesson
 from playground.lessons.channels import conv_params, conv_params_latex, multichannel
 from playground.lessons.kernels import kernel_preset
 from playground.lessons.samples import sample_photo
+from playground.ui import session
 from playground.ui.learn.widgets import chart, open_on_build
 
 LESSON = lesson("channels")
@@ -36,10 +37,10 @@ def render() -> None:
     result = multichannel(photo, kernel, bias)
     with view:
         chart(heatmaps(list(photo), ["red channel", "green channel", "blue channel"],
-                       [False] * 3, height=300))
+                       [False] * 3, height=300, style=session.figure_style()))
         chart(heatmaps(list(result.per_channel) + [result.output],
                        ["R ⋆ w_R", "G ⋆ w_G", "B ⋆ w_B", f"sum + b ({bias:+.1f})"],
-                       [True] * 4, height=320))
+                       [True] * 4, height=320, style=session.figure_style()))
     st.latex(rf"y = x_R \star w_R + x_G \star w_G + x_B \star w_B + b,\quad "
              rf"y_{{0,0}} = {result.per_channel[0, 0, 0]:.3f} + {result.per_channel[1, 0, 0]:.3f}"
              rf" + {result.per_channel[2, 0, 0]:.3f} + ({bias:.2f}) = {result.output[0, 0]:.3f}")

@@ -13,6 +13,7 @@ from playground.lessons import lesson
 from playground.lessons.convolution import (ConvSteps, conv_reference, conv_steps,
                                             convolution_kind, mac_terms, output_size_latex)
 from playground.lessons.samples import crop, sample_digit, sample_gray
+from playground.ui import session
 from playground.ui.learn.widgets import chart, kernel_editor, open_on_build
 
 LESSON = lesson("convolution")
@@ -106,6 +107,7 @@ def _conv_player(steps: ConvSteps, kernel: np.ndarray, step_key: str) -> None:
     index = st.slider("Step (output pixel)", 1, count, key=step_key) - 1 if count > 1 else 0
     step = steps.steps[index]
     chart(conv_step(steps, kernel, index, title=f"Step {index + 1} of {count}: output "
-                                                f"pixel ({step.out_row}, {step.out_col})"))
+                                                f"pixel ({step.out_row}, {step.out_col})",
+                    style=session.figure_style()))
     st.latex(mac_terms(step, kernel))
 

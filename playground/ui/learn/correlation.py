@@ -10,6 +10,7 @@ from playground.figures.lessons.grids import heatmaps
 from playground.lessons import lesson
 from playground.lessons.correlation import correlation_vs_convolution
 from playground.lessons.samples import sample_gray
+from playground.ui import session
 from playground.ui.learn.widgets import chart, kernel_editor, open_on_build
 
 LESSON = lesson("correlation")
@@ -31,11 +32,11 @@ def render() -> None:
     result = correlation_vs_convolution(sample_gray(48), kernel)
     with right:
         chart(heatmaps([kernel, result.flipped], ["kernel w", "w rotated by 180°"],
-                       [True, True], height=300))
+                       [True, True], height=300, style=session.figure_style()))
     chart(heatmaps([result.correlation, result.convolution,
                     result.correlation - result.convolution],
                    ["cross-correlation (conv2d)", "convolution (flipped kernel)",
-                    "difference"], [True, True, True], height=400))
+                    "difference"], [True, True, True], height=400, style=session.figure_style()))
     verdict = ("symmetric under a 180° turn, so both give the same output"
                if result.symmetric else "not symmetric, so the outputs differ")
     st.markdown(f"This kernel is **{verdict}**: the largest difference is "

@@ -15,6 +15,7 @@ from playground.lessons.deeper import (DegradationResult, MAX_BLOCKS, block_spec
                                        degradation_experiment, resnet_spec, stage_rows)
 from playground.lessons.latex import latex_int, sci_latex
 from playground.model import build as M
+from playground.ui import session
 from playground.ui.learn.widgets import chart, open_on_build, open_spec
 
 LESSON = lesson("deeper")
@@ -35,7 +36,8 @@ def degradation_panel(key: str) -> None:
     plain, residual = result.plain, result.residual
     chart(degradation_curves(result, title=f"{blocks} conv layers, plain vs residual: "
                                            f"{result.steps} SGD steps of "
-                                           f"{result.batch_size} digits"))
+                                           f"{result.batch_size} digits",
+                             style=session.figure_style()))
     a, b, c = st.columns(3)
     a.metric("test accuracy, plain", f"{plain.test_acc:.1%}")
     b.metric("test accuracy, residual", f"{residual.test_acc:.1%}")
@@ -86,7 +88,7 @@ def render() -> None:
         count = bottleneck_count(int(channels), int(width))
         chart(bottleneck_bars(count, title=f"{channels} → {width} → {channels} "
                                            f"vs two 3x3 convs at {channels} channels "
-                                           "(14x14 input)"))
+                                           "(14x14 input)", style=session.figure_style()))
         for formula in bottleneck_latex(count):
             st.latex(formula)
         st.markdown(f"The bottleneck has **{count.basic_params / count.bottleneck_params:.1f}x"
@@ -107,7 +109,7 @@ def render() -> None:
         model_spec = resnet_spec(count_stages, per_stage, bottleneck=use_bottleneck)
         rows = stage_rows(model_spec)
         analysis = M.analyze(model_spec)
-        chart(diagram.network_figure(analysis, height=360))
+        chart(diagram.network_figure(analysis, height=360, style=session.figure_style()))
         st.dataframe(pd.DataFrame([{
             "layer": row.index, "stage": row.stage, "block": row.block, "stride": row.stride,
             "output": "x".join(map(str, row.output_shape)), "parameters": f"{row.params:,}",

@@ -10,6 +10,7 @@ import streamlit as st
 from playground.figures.lessons.dice import dice_bars
 from playground.lessons import lesson
 from playground.lessons.dice import dice_sum, dice_terms_latex, uniform_die
+from playground.ui import session
 from playground.ui.learn.widgets import chart, open_on_build
 
 LESSON = lesson("dice")
@@ -33,7 +34,7 @@ def render() -> None:
     total = dice_sum(faces, dice)
     with view:
         chart(dice_bars(uniform_die(faces), total, highlight=z if dice == 2 else None,
-                        title=f"{dice} dice with {faces} faces"))
+                        title=f"{dice} dice with {faces} faces", style=session.figure_style()))
     st.latex(dice_terms_latex(faces, z))
     mode = total.values[int(np.argmax(total.probabilities))]
     st.markdown(f"Counting all {faces ** dice:,} equally likely outcomes gives the same "

@@ -10,9 +10,10 @@ import streamlit as st
 from playground.analysis import spectra as SP
 from playground.figures import inspection as IF
 from playground.lessons import lesson
-from playground.lessons.frequency import (convolution_theorem, gaussian_kernel,
-                                          half_power_cutoff, high_pass)
+from playground.lessons.frequency import (convolution_theorem, gaussian_half_power_frequency,
+                                          gaussian_kernel, half_power_cutoff, high_pass)
 from playground.lessons.samples import sample_gray
+from playground.ui import session
 from playground.ui.learn.widgets import chart, open_on_build
 
 LESSON = lesson("frequency")
@@ -40,10 +41,12 @@ def render() -> None:
     with right:
         chart(IF.convolution_theorem(SP.theorem_view(image, kernel, db=True),
                                      title=f"{kind} {kernel.shape[0]}x{kernel.shape[1]} "
-                                           f"kernel, σ = {sigma}"))
-    st.latex(rf"|H(f)| \approx e^{{-2\pi^2\sigma^2 f^2}},\quad |H| = \tfrac12 \text{{ at }} "
-             rf"f = \frac{{\sqrt{{\ln 2 / 2}}}}{{\pi\sigma}} = "
-             rf"{np.sqrt(np.log(2) / 2) / (np.pi * sigma):.3f}\ \text{{(measured: }}"
+                                           f"kernel, σ = {sigma}",
+                                     style=session.figure_style()))
+    st.latex(rf"|H(f)| \approx e^{{-2\pi^2\sigma^2 f^2}},\quad |H| = \tfrac{{1}}{{\sqrt{{2}}}}"
+             rf"\text{{ (half power, }}-3\text{{ dB) at }} "
+             rf"f = \frac{{\sqrt{{\ln 2}}}}{{2\pi\sigma}} = "
+             rf"{gaussian_half_power_frequency(sigma):.3f}\ \text{{(measured: }}"
              rf"{cutoff:.3f})")
     st.caption("A larger σ moves the cutoff to lower frequencies: more blur. The measured "
                "value is read off the kernel's radial FFT profile (on a 128x128 grid).")

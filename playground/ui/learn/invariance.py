@@ -14,6 +14,7 @@ from playground.lessons.invariance import (AugmentRange, PROBE_ANGLES,
                                            PROBE_SCALES, ROBUST_POOL, SHIFTS, TrainedProbe,
                                            probe_sweep, train_robust_pair, warp, warp_matrix)
 from playground.lessons.samples import sample_digit
+from playground.ui import session
 from playground.ui.learn.widgets import chart, open_on_build
 
 LESSON = lesson("invariance")
@@ -55,7 +56,7 @@ def render() -> None:
     with view:
         chart(heatmaps([image, warp(image, angle=angle, scale=scale)],
                        ["probe digit", f"cv2.warpAffine: θ = {angle}°, s = {scale:.1f}"],
-                       [False, False], height=300))
+                       [False, False], height=300, style=session.figure_style()))
         st.latex(r"M = \begin{bmatrix} s\cos\theta & s\sin\theta & t_x \\ -s\sin\theta & "
                  r"s\cos\theta & t_y\end{bmatrix} = \begin{bmatrix}"
                  + rf"{matrix[0, 0]:.2f} & {matrix[0, 1]:.2f} & {matrix[0, 2]:.2f} \\ "
@@ -78,7 +79,8 @@ def render() -> None:
             pair = _robust_pair(TRAIN_COUNT, EPOCHS)
         plain, augmented = pair
         chart(robustness([p.curves for p in pair],
-                         title="Test accuracy against the transformation"))
+                         title="Test accuracy against the transformation",
+                         style=session.figure_style()))
         at_angle = {p.name: dict(zip(p.curves.angles, p.curves.angle_accuracy)) for p in pair}
         at_scale = {p.name: dict(zip(p.curves.scales, p.curves.scale_accuracy)) for p in pair}
         at_shift = {p.name: dict(zip(p.curves.shifts, p.curves.shift_accuracy)) for p in pair}
@@ -104,9 +106,11 @@ def render() -> None:
                                                     "scale": "scale factor",
                                                     "translation": "shift (pixels right)"}
                                [kind], title=f"Probe digit {digit}: probability of the "
-                                             f"true class and the predicted digit"))
+                                             f"true class and the predicted digit",
+                               style=session.figure_style()))
         chart(probe_strip(sweeps[augmented.name], int(digit), unit,
-                          title="The augmented model's predictions on the probe"))
+                          title="The augmented model's predictions on the probe",
+                          style=session.figure_style()))
     open_on_build([{"type": "conv", "out_channels": 8, "kernel_size": 5, "padding": 2},
                    {"type": "relu"}, {"type": "maxpool", "kernel_size": ROBUST_POOL}],
                   f"Lesson {LESSON.number}: augmentation",

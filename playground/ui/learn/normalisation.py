@@ -14,6 +14,7 @@ from playground.lessons.normalisation import (batchnorm_check, digit_feature_bat
                                               residual_info)
 from playground.lessons.samples import sample_digit
 from playground.ui.learn.deeper import degradation_panel
+from playground.ui import session
 from playground.ui.learn.widgets import chart, open_on_build
 
 LESSON = lesson("normalisation")
@@ -35,7 +36,7 @@ def render() -> None:
                                    "mean after": check.normalised.mean(axis=(0, 2, 3)),
                                    "variance after": check.normalised.var(axis=(0, 2, 3))},
                            title=f"Per-channel statistics over (N, H, W) = "
-                                 f"({batch_size}, 26, 26)"))
+                                 f"({batch_size}, 26, 26)", style=session.figure_style()))
         mean = float(np.round(check.mean[0], 3)) + 0.0  # no "-0.000"
         st.latex(rf"\hat x = \frac{{x - \mu_c}}{{\sqrt{{\sigma_c^2 + \epsilon}}}},\ "
                  rf"y = \gamma_c \hat x + \beta_c,\quad \mu_{{\text{{Sobel x}}}} = "
@@ -52,7 +53,7 @@ def render() -> None:
         demo = dropout_demo(sample_digit(5), p, samples=3)
         chart(heatmaps(list(demo.train_outputs) + [demo.eval_output],
                        ["training pass 1", "training pass 2", "training pass 3",
-                        "evaluation"], [False] * 4, height=330))
+                        "evaluation"], [False] * 4, height=330, style=session.figure_style()))
         st.latex(rf"\text{{kept}} = {demo.kept_fraction:.2f}\ (1-p = {1 - p:.2f}),\quad "
                  rf"\text{{mean}}_\text{{train}} = {demo.train_mean:.3f} \approx "
                  rf"\text{{mean}}_\text{{input}} = {demo.input_mean:.3f}")

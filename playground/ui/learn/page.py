@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Callable
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from playground.lessons import TRAINING_AND_LIMITS, HOW_CONVOLUTION_WORKS
 from playground.lessons import LESSONS, PARTS as PART_NAMES
+from playground.ui import session
 from playground.ui.learn import (activations, backward, channels, convolution, correlation,
                                  deeper, dice, frequency, invariance, normalisation, pooling,
                                  receptive_fields, signals, transposed, weight_sharing)
@@ -53,7 +55,19 @@ def render() -> None:
     label = st.radio("Lesson", labels, horizontal=True, key=key, label_visibility="collapsed")
     st.divider()
     lesson = BY_LABEL[label]
-    # A container keyed by the lesson: on a switch Streamlit drops the old lesson's
-    # elements at once instead of showing them, greyed out, until the new ones arrive.
-    with st.container(key=f"learn_{lesson.slug}"):
+    if session.presenting():
+        st.markdown(session.presentation_css(), unsafe_allow_html=True)
+    with lesson_slot(lesson.slug).container(key=f"learn_{lesson.slug}"):
         RENDERERS[lesson.slug]()
+
+
+def lesson_slot(slug: str) -> DeltaGenerator:
+    """One placeholder per lesson, in registry order; `slug`'s is returned, the others stay
+    empty.
+
+    Why not one container: the browser gives a container that replaces one of the same
+    type the old one's elements, and shows them greyed out until the run ends (the deep
+    lessons train for seconds). Here a switch puts the new lesson where an empty element
+    was, and an empty element where the old lesson was: the old one goes at once."""
+    slots = {lesson.slug: st.empty() for lesson in LESSONS}
+    return slots[slug]

@@ -16,6 +16,7 @@ from playground.lessons.kernels import kernel_preset
 from playground.lessons.pooling import (ModelShift, model_shift_experiment, pooled, shift,
                                         shift_experiment)
 from playground.lessons.samples import sample_digit
+from playground.ui import session
 from playground.ui.learn.widgets import chart, open_on_build
 
 LESSON = lesson("pooling")
@@ -42,11 +43,13 @@ def render() -> None:
     with right:
         chart(heatmaps([features, compare[0], compare[1]],
                        ["ReLU(digit ⋆ Sobel x)", f"max pool {pool}x{pool}",
-                        f"avg pool {pool}x{pool}"], [False] * 3, height=330))
+                        f"avg pool {pool}x{pool}"], [False] * 3, height=330,
+                       style=session.figure_style()))
         chart(heatmaps([shifted, compare_shift[0], compare_shift[1]],
                        [f"input shifted {moved} px", "max pool", "avg pool"], [False] * 3,
-                       height=330))
-    chart(shift_curves(result, title="How much the features change when the input shifts"))
+                       height=330, style=session.figure_style()))
+    chart(shift_curves(result, title="How much the features change when the input shifts",
+                       style=session.figure_style()))
     n = moved
     st.latex(rf"\text{{change}} = \frac{{\lVert f(\text{{shifted}}) - f(x)\rVert}}"
              rf"{{\lVert f(x)\rVert}}:\ \text{{no pool }} {result.change_conv[n]:.2f},\ "
@@ -66,7 +69,8 @@ def render() -> None:
         with st.spinner("Training two small models on the CPU..."):
             results = [_trained_shift(pool), _trained_shift(1)]
         chart(model_shift_curves(results, title="Trained models under shifts: predictions "
-                                                "and the classifier's input"))
+                                                "and the classifier's input",
+                                 style=session.figure_style()))
         pooled_model, plain = results
         st.latex(rf"\text{{same prediction after a 2-pixel shift: max pool }}"
                  rf"{pooled_model.unchanged[2]:.1%},\ \text{{no pooling }}"

@@ -12,6 +12,7 @@ from playground.lessons import lesson
 from playground.lessons.convolution import effective_kernel
 from playground.lessons.receptive_fields import (measured_receptive_field, receptive_fields,
                                                  stack_params)
+from playground.ui import session
 from playground.ui.learn.widgets import chart, open_on_build
 
 LESSON = lesson("receptive_fields")
@@ -48,10 +49,12 @@ def render() -> None:
               "plain 3x3": receptive_fields([(3, 1, 1)] * depth)}
     growth_column, window_column = st.columns([3, 2])
     with growth_column:
-        chart(receptive_growth(growth, title="Receptive field per layer"))
+        chart(receptive_growth(growth, title="Receptive field per layer",
+                               style=session.figure_style()))
     with window_column:
         chart(receptive_window(min(last.rf + 6, 64), min(last.rf, 64),
-                               title=f"{last.rf}x{last.rf} input pixels"))
+                               title=f"{last.rf}x{last.rf} input pixels",
+                               style=session.figure_style()))
     channels = 64
     stacked, single = stack_params(depth, channels, 3), stack_params(1, channels,
                                                                      2 * depth + 1)

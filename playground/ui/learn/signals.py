@@ -14,6 +14,7 @@ from playground.lessons.samples import sample_gray
 from playground.lessons.signals import (KERNELS_1D, SIGNALS, box_filter_2d, causal_convolution,
                                         convolution_terms_latex, cross_correlation_1d,
                                         kernel_1d, test_signal)
+from playground.ui import session
 from playground.ui.learn.widgets import chart, open_on_build
 
 LESSON = lesson("signals")
@@ -44,7 +45,8 @@ def render() -> None:
     with view:
         t = st.slider("Time t", 1, len(x), len(x) // 2 + 2, key="learn2_s_t")
         chart(signal_filter(x, y, kernel, t, correlation if flipped else None,
-                            title=f"{signal_name} filtered by {kernel_name}"))
+                            title=f"{signal_name} filtered by {kernel_name}",
+                            style=session.figure_style()))
         st.latex(convolution_terms_latex(x, kernel, t))
     reference = np.convolve(x, kernel)[:len(x)]
     gap = float(np.abs(correlation - y).max())
@@ -67,7 +69,8 @@ def render() -> None:
                  rf"\ \text{{every weight}} = \tfrac{{1}}{{{size * size}}}")
     chart(heatmaps([box.image, box.rows, box.rows_then_columns, box.box],
                    ["photo", f"{size}-tap average along rows", "... then along columns",
-                    f"one {size}x{size} box conv2d"], [False] * 4, height=360))
+                    f"one {size}x{size} box conv2d"], [False] * 4, height=360,
+                   style=session.figure_style()))
     st.caption(f"The 2-D box kernel is the 1-D moving average applied along rows and then "
                f"columns (it is separable): max difference {box.separable_error:.1e}; OpenCV's "
                f"`cv2.blur` gives the same to {box.opencv_error:.1e}.")

@@ -16,6 +16,7 @@ from playground.lessons.samples import sample_gray
 from playground.lessons.transposed import (dilated_kernel, interior, is_checkerboard,
                                            overlap_counts, transposed_convolution,
                                            transposed_size_latex)
+from playground.ui import session
 from playground.ui.learn.widgets import chart, open_on_build
 
 LESSON = lesson("transposed")
@@ -52,7 +53,7 @@ def render() -> None:
                                        f"pad K−1−P = {k - 1 - padding}", "kernel rotated 180°",
                      f"ConvTranspose2d: {result.output_size}x{result.output_size}"],
                     [False, False, True, True], number_format=".0f", height=380,
-                    widths=[0.17, 0.33, 0.17, 0.33]))
+                    widths=[0.17, 0.33, 0.17, 0.33], style=session.figure_style()))
         st.latex(transposed_size_latex(n, k, stride, padding))
         st.latex(r"\max\left|\text{ConvTranspose2d}(x) - \text{conv2d}"
                  r"(\text{zeros inserted}, \operatorname{rot}_{180} w)\right| = "
@@ -67,7 +68,7 @@ def render() -> None:
     left, right = st.columns([3, 2])
     with left:
         chart(overlap_map(counts, title=f"Kernel copies per pixel: all-ones 6x6 input, "
-                                        f"K = {k}, S = {stride}"))
+                                        f"K = {k}, S = {stride}", style=session.figure_style()))
     with right:
         uneven = is_checkerboard(k, stride)
         verdict = (f"**Uneven:** {k} is not a multiple of {stride}; the interior receives "
@@ -92,7 +93,7 @@ def render() -> None:
                     ["Sobel x, K = 3", f"dilated D = {dilation}: "
                                        f"{dilated.effective_size}x{dilated.effective_size}"],
                     [True, True], number_format=".0f", height=340,
-                    widths=[0.3, 0.7]))
+                    widths=[0.3, 0.7], style=session.figure_style()))
     st.latex(rf"K' = K + (K-1)(D-1) = 3 + 2\cdot{dilation - 1} = {dilated.effective_size},"
              rf"\quad \max|\text{{conv2d}}(x, w, D) - \text{{conv2d}}(x, w')| = "
              + sci_latex(dilated.max_error))

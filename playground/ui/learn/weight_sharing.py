@@ -9,6 +9,7 @@ import streamlit as st
 from playground.figures.lessons.weight_sharing import count_bars
 from playground.lessons import lesson
 from playground.lessons.weight_sharing import connection_counts, connection_latex
+from playground.ui import session
 from playground.ui.learn.widgets import chart, open_on_build
 
 LESSON = lesson("weight_sharing")
@@ -47,7 +48,8 @@ def render() -> None:
     chart(count_bars(["parameters", "connections"],
                      [counts.conv_params, counts.conv_connections],
                      [counts.dense_params, counts.dense_connections],
-                     title="Conv layer vs fully-connected layer, same input and output"))
+                     title="Conv layer vs fully-connected layer, same input and output",
+                     style=session.figure_style()))
     open_on_build([{"type": "conv", "out_channels": 8, "kernel_size": 3, "padding": 1},
                    {"type": "relu"}, {"type": "maxpool", "kernel_size": 2},
                    {"type": "flatten"}, {"type": "linear", "out_features": 10}],
