@@ -109,7 +109,7 @@ DEFAULT = Style()
 # For a projector at 1280x720 read from the back of a lecture hall: no figure text under
 # 18 px, no curve under 3 px, one decimal, and taller figures to hold the bigger text.
 PRESENTATION = Style(font_size=22, title_size=26, tick_size=20, legend_size=20,
-                     label_size=20, caption_size=22, note_size=18, line_width=3.5,
+                     label_size=20, caption_size=20, note_size=18, line_width=3.5,
                      thin_line_width=1.5, decimals=1, height_scale=1.3, marker_scale=1.4)
 
 

@@ -34,7 +34,7 @@ PRESENTATION_CSS = """<style>
   {font-size: 22px !important; line-height: 1.45;}
 [data-testid="stMarkdownContainer"] .katex {font-size: 26px !important;}
 [data-testid="stMetricLabel"] p {font-size: 22px !important;}
-[data-testid="stMetricValue"] {font-size: 44px !important;}
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] * {font-size: 40px !important;}
 [data-testid="stMetricDelta"] {font-size: 22px !important;}
 </style>"""
 
