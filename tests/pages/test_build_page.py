@@ -347,3 +347,42 @@ build_page.render()""")
     assert not undo_button.disabled
     undo_button.click().run()
     assert valid(at).name == "MNIST fast"
+
+
+def _icon_literals(path: Path) -> list[tuple[int, str]]:
+    """Every string given as an `icon=` or `page_icon=` argument in a file, with its line."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.keyword) and node.arg in ("icon", "page_icon"):
+            found += [(c.lineno, c.value) for c in ast.walk(node.value)
+                      if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+    return found
+
+
+def test_page_and_button_icons_ship_with_the_app():
+    """Emoji draw as empty boxes without an emoji font (headless Chromium, many lecture-hall
+    PCs); Streamlit's material icons come with its own font."""
+    from playground.ui import pages
+
+    assert all(page.icon.startswith(":material/") for page in pages.PAGES)
+    files = [ROOT / "app.py", *sorted((ROOT / "playground" / "ui").rglob("*.py"))]
+    emoji = [(path.name, line, icon) for path in files for line, icon in _icon_literals(path)
+             if not icon.isascii()]
+    assert emoji == []
+
+
+def layer_panel(at: AppTest, index: int):
+    return next(e for e in at.expander if re.match(rf"(:red\[)?\*\*{index}\b", e.label))
+
+
+def test_the_panel_being_edited_stays_open(app):
+    """Its title changes with every edit (a new expander to Streamlit), yet a lecturer
+    changing K, S, P and D live must not have to reopen it each time."""
+    assert not layer_panel(app, 3).proto.expanded
+    for name, value in (("kernel_size", 5), ("stride", 2), ("padding", 2), ("dilation", 2)):
+        app.number_input(key=f"layer-3-{name}").set_value(value).run()
+        assert getattr(edited(app).layers[3], name) == value
+        assert layer_panel(app, 3).proto.expanded, name
+    assert not layer_panel(app, 0).proto.expanded  # the others stay as they were
