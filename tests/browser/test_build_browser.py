@@ -37,6 +37,43 @@ def _layer_row(page, index: int) -> str:
     return " ".join(row.inner_text().split())
 
 
+def _drag(page, source: dict, target_x: float, target_y: float) -> None:
+    """Press on `source` (a bounding box) and move in small steps, as a hand moves: the
+    drag must start, and the list must see it pass over its items."""
+    start_x, start_y = source["x"] + source["width"] / 2, source["y"] + source["height"] / 2
+    page.mouse.move(start_x, start_y)
+    page.mouse.down()
+    for step in range(1, 16):
+        page.mouse.move(start_x + (target_x - start_x) * step / 15,
+                        start_y + (target_y - start_y) * step / 15)
+        page.wait_for_timeout(40)
+    page.wait_for_timeout(200)
+    page.mouse.up()
+
+
+def _wait_for_row(page, index: int, start: str) -> None:
+    deadline = time.monotonic() + 30
+    while not _layer_row(page, index).startswith(start):
+        assert time.monotonic() < deadline, _layer_row(page, index)
+        page.wait_for_timeout(300)
+
+
+def test_dragging_a_layer_type_from_the_palette_puts_it_in_place(server, browser):
+    page = _open(browser, f"{server}/build")
+    items = page.frame_locator("iframe[title*='sortable']").locator(".sortable-item")
+    items.first.wait_for(timeout=20_000)
+    conv = items.filter(has_text="+ conv").first
+    target = items.filter(has_text="2: max pool 2x2").first.bounding_box()
+    _drag(page, conv.bounding_box(), target["x"] + 4, target["y"] + target["height"] / 2)
+    _wait_for_row(page, 2, "2 conv 8 · 3x3 · pad 1 [8, 28, 28]")  # between layers 1 and 2
+    assert _layer_row(page, 1).startswith("1 ReLU [8, 28, 28]")
+    assert _layer_row(page, 3).startswith("3 max pool 2x2 [8, 14, 14]")
+    assert items.filter(has_text="+ conv").count() == 1  # the palette is whole again
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "build_palette_drop.png"))
+    page.close()
+
+
 def test_dragging_a_layer_reorders_the_network(server, browser):
     page = _open(browser, f"{server}/build")
     assert _layer_row(page, 0).startswith("0 conv 8 · 3x3 · pad 1 [8, 28, 28]")

@@ -386,3 +386,31 @@ def test_the_panel_being_edited_stays_open(app):
         assert getattr(edited(app).layers[3], name) == value
         assert layer_panel(app, 3).proto.expanded, name
     assert not layer_panel(app, 0).proto.expanded  # the others stay as they were
+
+
+def test_a_layer_type_dropped_from_the_palette_is_added_in_place(app):
+    from playground.ui.build import editor
+    from playground.ui.build.layer_labels import layer_summary
+
+    before = valid(app).layers
+    chips = [f"{i}: {layer_summary(layer)}" for i, layer in enumerate(before)]
+    palette = list(editor.PALETTE_ITEMS)
+    version = app.session_state["build_version"]
+    # what streamlit-sortables sends back when "+ conv" is dropped before layer 2
+    app.session_state[f"order-{version}"] = [
+        {"header": editor.NETWORK_HEADER, "items": [*chips[:2], "+ conv", *chips[2:]]},
+        {"header": editor.PALETTE_HEADER, "items": [p for p in palette if p != "+ conv"]}]
+    app.run()
+    assert not app.exception
+    assert valid(app).layers == [*before[:2], S.Conv(out_channels=8, kernel_size=3, padding=1),
+                                 *before[2:]]
+    assert table_rows(app)[1 + 2][1] == "conv 8 · 3x3 · pad 1"
+    # a layer dropped on the palette changes nothing: the strip is drawn afresh
+    version = app.session_state["build_version"]
+    chips = [f"{i}: {layer_summary(layer)}" for i, layer in enumerate(valid(app).layers)]
+    app.session_state[f"order-{version}"] = [
+        {"header": editor.NETWORK_HEADER, "items": chips[1:]},
+        {"header": editor.PALETTE_HEADER, "items": [chips[0], *palette]}]
+    app.run()
+    assert not app.exception and len(valid(app).layers) == len(before) + 1
+    assert app.session_state["build_version"] == version + 1

@@ -32,23 +32,62 @@ SORTABLE_STYLE = """
 .sortable-item, .sortable-item:hover {background: #ddf4ff; color: #0b3d6b;
   border: 1px solid #54aeff; border-radius: 6px; font-size: 15px; padding: 2px 8px;
   margin: 2px 3px; font-weight: 600;}
+.sortable-container-header {font-size: 14px; color: #57606a; padding: 4px 3px 0;}
+.sortable-container + .sortable-container .sortable-item {background: #f6f8fa;
+  color: #24292f; border: 1px dashed #8c959f; font-weight: 500;}
 """
 
 
+NETWORK_HEADER = "Network: drag a layer to move it"
+PALETTE_HEADER = "New layers: drag a type into its place in the network"
+# Sortables tells items apart by their text: network chips start with their index,
+# palette chips with "+", so no two are alike.
+PALETTE_ITEMS = {f"+ {NAMES[layer_type]}": layer_type for layer_type in S.LAYER_TYPES}
+
+
 def drag_strip(model_spec: S.ModelSpec) -> None:
-    """The layers as chips in a row; dropping one elsewhere reorders the network."""
-    if not model_spec.layers:
-        return
+    """The layers as chips in a row, and the layer types in a row below: dropping a layer
+    elsewhere reorders the network, dropping a type into it adds a layer there."""
     from streamlit_sortables import sort_items
 
-    items = [f"{i}: {layer_summary(layer)}" for i, layer in enumerate(model_spec.layers)]
-    st.caption("Drag a layer to reorder the network (or use the Up and Down buttons in "
-               "its panel below).")
-    result = sort_items(items, direction="horizontal", custom_style=SORTABLE_STYLE,
+    chips = [f"{i}: {layer_summary(layer)}" for i, layer in enumerate(model_spec.layers)]
+    containers = [{"header": NETWORK_HEADER, "items": chips},
+                  {"header": PALETTE_HEADER, "items": list(PALETTE_ITEMS)}]
+    result = sort_items(containers, multi_containers=True, direction="horizontal",
+                        custom_style=SORTABLE_STYLE,
                         key=f"order-{st.session_state.get(state.VERSION_KEY, 0)}")
-    if isinstance(result, list) and result != items and sorted(result) == sorted(items):
-        state.reorder_layers([int(item.split(":", 1)[0]) for item in result])
-        st.rerun()
+    dropped = _network_items(result)
+    if dropped is None or dropped == chips:
+        return
+    arrangement = _arrangement(dropped, chips)
+    if arrangement is not None:
+        state.arrange_layers(arrangement)
+    else:  # a layer dropped on the palette: put every chip back where it was
+        st.session_state[state.VERSION_KEY] = st.session_state.get(state.VERSION_KEY, 0) + 1
+    st.rerun()
+
+
+def _network_items(result: Any) -> list[str] | None:
+    """The network row's chips after a drop (the only row when a test sends one)."""
+    if not isinstance(result, list) or not result or not isinstance(result[0], dict):
+        return None
+    network = next((row for row in result if row.get("header") == NETWORK_HEADER), result[0])
+    return list(network.get("items", []))
+
+
+def _arrangement(dropped: list[str], chips: list[str]) -> list[int | str] | None:
+    """Old layer indices and new layer types in their new order, or None unless every
+    layer is still in the network."""
+    arrangement: list[int | str] = []
+    for item in dropped:
+        if item in PALETTE_ITEMS:
+            arrangement.append(PALETTE_ITEMS[item])
+        elif item in chips:
+            arrangement.append(chips.index(item))
+        else:
+            return None
+    kept = sorted(entry for entry in arrangement if isinstance(entry, int))
+    return arrangement if kept == list(range(len(chips))) else None
 
 
 def palette(model_spec: S.ModelSpec) -> None:
