@@ -414,3 +414,11 @@ def test_a_layer_type_dropped_from_the_palette_is_added_in_place(app):
     app.run()
     assert not app.exception and len(valid(app).layers) == len(before) + 1
     assert app.session_state["build_version"] == version + 1
+
+
+def test_the_bad_layers_panel_says_what_is_wrong_with_the_labels_it_shows(app):
+    app.number_input(key="layer-3-dilation").set_value(8).run()
+    panel = layer_panel(app, 3)
+    assert [e.value for e in panel.error] == [
+        "dilated kernel 17 (Kernel size 3, Dilation 8) is larger than the padded input 16x16"]
+    assert {"Kernel size", "Dilation"} <= {n.label for n in panel.number_input}

@@ -13,12 +13,8 @@ import streamlit as st
 
 from playground import spec as S
 from playground.ui.build import state
-from playground.ui.build.layer_labels import NAMES, layer_summary
+from playground.ui.build.layer_labels import FIELD_LABELS, NAMES, in_page_words, layer_summary
 
-FIELD_LABELS = {"out_channels": "Filters (out channels)", "kernel_size": "Kernel size",
-                "stride": "Stride", "padding": "Padding", "dilation": "Dilation",
-                "bias": "Bias", "negative_slope": "Negative slope", "p": "Drop probability",
-                "out_features": "Outputs", "bottleneck_width": "Bottleneck width"}
 FIELD_HELP = {"bottleneck_width": "Empty: a basic block (two 3x3 convs). A number: a "
                                   "bottleneck block (1x1 down to this width, 3x3, 1x1 up)",
               "stride": "Step between windows; pools default to their kernel size",
@@ -125,8 +121,8 @@ def layer_stack(model_spec: S.ModelSpec, error: S.SpecError | None) -> None:
         with st.expander(label, expanded=index == bad or index in open_panels, key=key,
                          on_change=_panel_toggled, args=(index, key),
                          icon=":material/error:" if index == bad else None):
-            if index == bad:
-                st.error(error.reason)
+            if index == bad:  # in the words of the fields right below it
+                st.error(in_page_words(error.reason))
             _fields(index, layer)
             _layer_buttons(index, len(model_spec.layers))
     if not model_spec.layers:
