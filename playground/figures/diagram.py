@@ -32,8 +32,9 @@ SHORT = {"conv": "conv", "maxpool": "max pool", "avgpool": "avg pool", "residual
 MAX_PLANES = 8
 FLAT_MIN_HEIGHT = 0.3  # of the tallest map: a 10-output head stays visible beside 1,568
 FLAT_WIDTH = 0.16
-AUTO_NOTE = "added automatically"
+AUTO_NOTE = "added<br>automatically"  # two lines: neighbouring labels must not touch
 LABEL_PX = 118  # five lines of labels under every block
+NOTE_LINE_PX = 16  # one more line where the automatic head says so
 
 
 @dataclass
@@ -99,7 +100,8 @@ def network_figure(analysis: Analysis, height: int = 340,
     x = 0.0
     highest = 0.5 * unit
     lowest = -0.5 * unit
-    label_top = min(0.6, LABEL_PX / height)  # labels sit in a band of fixed pixels
+    label_px = LABEL_PX + (NOTE_LINE_PX if any(block.auto for block in drawn) else 0)
+    label_top = min(0.6, label_px / height)  # labels sit in a band of fixed pixels
     centers: list[tuple[float, float]] = []  # (x centre, top y) per block
     min_width = 0.8 * unit
     for index, block in enumerate(drawn):

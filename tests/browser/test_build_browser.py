@@ -74,6 +74,25 @@ def test_dragging_a_layer_type_from_the_palette_puts_it_in_place(server, browser
     page.close()
 
 
+def test_the_panel_being_edited_stays_open(server, browser):
+    """Each edit changes the panel's title; a lecturer changing K, S, P and D live must not
+    have to reopen it each time."""
+    page = _open(browser, f"{server}/build")
+    page.locator("[data-testid='stExpander'] summary").filter(has_text="3 · conv 16").click()
+    values = {"Kernel size": "5", "Stride": "2", "Padding": "2", "Dilation": "2"}
+    rows = ["3 conv 16 · 5x5 · pad 1", "3 conv 16 · 5x5 · stride 2 · pad 1",
+            "3 conv 16 · 5x5 · stride 2 · pad 2", "3 conv 16 · 5x5 · stride 2 · pad 2 · dilation 2"]
+    for (label, value), row in zip(values.items(), rows):
+        field = page.locator(f"input[aria-label='{label}']:visible")
+        expect(field).to_have_count(1, timeout=WAIT_MS)
+        field.fill(value)
+        field.press("Enter")
+        _wait_for_row(page, 3, row)
+    page.wait_for_timeout(500)
+    expect(page.locator("input[aria-label='Dilation']:visible")).to_have_value("2")
+    page.close()
+
+
 def test_dragging_a_layer_reorders_the_network(server, browser):
     page = _open(browser, f"{server}/build")
     assert _layer_row(page, 0).startswith("0 conv 8 · 3x3 · pad 1 [8, 28, 28]")

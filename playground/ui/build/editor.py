@@ -21,7 +21,7 @@ FIELD_HELP = {"bottleneck_width": "Empty: a basic block (two 3x3 convs). A numbe
               "padding": "Zeros added on every side",
               "dilation": "Gaps between kernel taps: the kernel covers K + (K-1)(D-1) pixels"}
 FLOAT_FIELDS = ("p", "negative_slope")
-OPEN_PANELS_KEY = "build_open_panels"  # indices of the layer panels the user has open
+EDITED_PANEL_KEY = "build_edited_panel"  # index of the layer whose field changed last
 SORTABLE_STYLE = """
 .sortable-component {border: none; padding: 0; margin: 0; font-family: Arial, sans-serif;}
 .sortable-container {background: transparent; padding: 0;}
@@ -110,16 +110,16 @@ def _palette_added() -> None:
 def layer_stack(model_spec: S.ModelSpec, error: S.SpecError | None) -> None:
     """One expander per layer; the one that cannot work is open, red, with the reason."""
     bad = error.layer_index if error is not None else None
-    open_panels = st.session_state.setdefault(OPEN_PANELS_KEY, set())
+    edited = st.session_state.get(EDITED_PANEL_KEY)
     for index, layer in enumerate(model_spec.layers):
         label = f"**{index}** · {layer_summary(layer)}"
         if index == bad:
             label = f":red[**{index} · {layer_summary(layer)}: {error.reason}**]"
-        # The label changes with every edit, and a new label is a new expander to Streamlit:
-        # tracking which panels are open keeps the one being edited open.
-        key = f"layer-panel-{index}"
-        with st.expander(label, expanded=index == bad or index in open_panels, key=key,
-                         on_change=_panel_toggled, args=(index, key),
+        # The browser keeps a keyed panel open or closed while its label changes with each
+        # edit, and opens a panel anew (as `expanded` says) when its key changes: so a layer
+        # that turns bad opens, and the one being fixed stays open when it turns good.
+        key = f"layer-panel-{index}" + ("-bad" if index == bad else "")
+        with st.expander(label, expanded=index in (bad, edited), key=key,
                          icon=":material/error:" if index == bad else None):
             if index == bad:  # in the words of the fields right below it
                 st.error(in_page_words(error.reason))
@@ -128,14 +128,6 @@ def layer_stack(model_spec: S.ModelSpec, error: S.SpecError | None) -> None:
     if not model_spec.layers:
         st.info("No layers yet: the network is just the automatic classifier head. "
                 "Click a layer type above to add one.")
-
-
-def _panel_toggled(index: int, key: str) -> None:
-    open_panels = st.session_state.setdefault(OPEN_PANELS_KEY, set())
-    if st.session_state[key]:
-        open_panels.add(index)
-    else:
-        open_panels.discard(index)
 
 
 def _layer_buttons(index: int, count: int) -> None:
@@ -193,5 +185,5 @@ def _field_changed(index: int, name: str, key: str) -> None:
     value: Any = st.session_state[key]
     if isinstance(value, float) and name not in FLOAT_FIELDS:
         value = int(value)
-    st.session_state.setdefault(OPEN_PANELS_KEY, set()).add(index)  # edited, so open
+    st.session_state[EDITED_PANEL_KEY] = index
     state.set_field(index, name, value)
