@@ -30,7 +30,11 @@ SHORT = {"conv": "conv", "maxpool": "max pool", "avgpool": "avg pool", "residual
          "relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid", "tanh": "tanh",
          "gelu": "GELU", "batchnorm": "BN", "dropout": "dropout"}
 MAX_PLANES = 8
+FLAT_MIN_HEIGHT = 0.3  # of the tallest map: a 10-output head stays visible beside 1,568
+FLAT_WIDTH = 0.16
+AUTO_NOTE = "added<br>automatically"  # two lines: neighbouring labels must not touch
 LABEL_PX = 118  # five lines of labels under every block
+NOTE_LINE_PX = 16  # one more line where the automatic head says so
 
 
 @dataclass
@@ -56,6 +60,8 @@ def _op_title(info: LayerInfo) -> str:
         text = f"{SHORT[info.type]}<br>{layer.kernel_size}x{layer.kernel_size}"
         if layer.stride != (1 if info.type == "conv" else layer.kernel_size):
             text += f" /{layer.stride}"
+        if getattr(layer, "dilation", 1) > 1:  # only convs dilate
+            text += f" d{layer.dilation}"
         return text
     if info.type == "residual":
         return "residual" + (f"<br>/{layer.stride}" if layer.stride != 1 else "")
@@ -94,12 +100,13 @@ def network_figure(analysis: Analysis, height: int = 340,
     x = 0.0
     highest = 0.5 * unit
     lowest = -0.5 * unit
-    label_top = min(0.6, LABEL_PX / height)  # labels sit in a band of fixed pixels
+    label_px = LABEL_PX + (NOTE_LINE_PX if any(block.auto for block in drawn) else 0)
+    label_top = min(0.6, label_px / height)  # labels sit in a band of fixed pixels
     centers: list[tuple[float, float]] = []  # (x centre, top y) per block
     min_width = 0.8 * unit
     for index, block in enumerate(drawn):
         color = COLORS.get(block.kind, "#555")
-        dash = "dot" if block.auto else "solid"
+        dash = "dash" if block.auto else "solid"  # dots vanish on a projector
         if len(block.shape) == 3:
             c, h, w = block.shape
             planes = min(c, MAX_PLANES)
@@ -118,11 +125,11 @@ def network_figure(analysis: Analysis, height: int = 340,
             width = max(body_w, min_width)
         else:
             n = block.shape[0]
-            bar_h = max(0.06 * unit, 1.1 * unit * n / flat_max)
-            bar_w = 0.12 * unit
+            bar_h = max(FLAT_MIN_HEIGHT * unit, 1.1 * unit * n / flat_max)
+            bar_w = FLAT_WIDTH * unit
             left = x + (min_width - bar_w) / 2
             shapes.append(dict(type="rect", x0=left, x1=left + bar_w, y0=-bar_h / 2,
-                               y1=bar_h / 2, line=dict(color=color, width=1.6, dash=dash),
+                               y1=bar_h / 2, line=dict(color=color, width=2.2, dash=dash),
                                fillcolor=_tint(color), layer="above"))
             top, bottom = bar_h / 2, -bar_h / 2
             width = min_width
@@ -138,6 +145,8 @@ def network_figure(analysis: Analysis, height: int = 340,
                                 text=f"<b>{_shape_label(block.shape)}</b>", showarrow=False,
                                 yanchor="top", font=font))
         lines = [indices] if indices else []
+        if block.auto:
+            lines.append(AUTO_NOTE)
         if block.extras:
             lines.append(" + ".join(block.extras))
         if lines:

@@ -15,16 +15,16 @@ from playground.ui.learn import page as learn_page
 @dataclass(frozen=True)
 class AppPage:
     title: str
-    icon: str
+    icon: str  # a Streamlit material icon: its font ships with Streamlit, emoji fonts may not
     url_path: str
     render: Callable[[], None]
     default: bool = False  # the page at the app's root address
 
 
-PAGES = (AppPage("Build", "🧱", "build", build_page.render),
-         AppPage("Train", "🏋️", "train", train_page.render, default=True),
-         AppPage("Inspect", "🔬", "inspect", inspect_page.render),
-         AppPage("Learn", "🎓", "learn", learn_page.render))
+PAGES = (AppPage("Build", ":material/construction:", "build", build_page.render),
+         AppPage("Train", ":material/fitness_center:", "train", train_page.render, default=True),
+         AppPage("Inspect", ":material/biotech:", "inspect", inspect_page.render),
+         AppPage("Learn", ":material/school:", "learn", learn_page.render))
 
 
 def streamlit_pages() -> list[st.Page]:

@@ -37,6 +37,62 @@ def _layer_row(page, index: int) -> str:
     return " ".join(row.inner_text().split())
 
 
+def _drag(page, source: dict, target_x: float, target_y: float) -> None:
+    """Press on `source` (a bounding box) and move in small steps, as a hand moves: the
+    drag must start, and the list must see it pass over its items."""
+    start_x, start_y = source["x"] + source["width"] / 2, source["y"] + source["height"] / 2
+    page.mouse.move(start_x, start_y)
+    page.mouse.down()
+    for step in range(1, 16):
+        page.mouse.move(start_x + (target_x - start_x) * step / 15,
+                        start_y + (target_y - start_y) * step / 15)
+        page.wait_for_timeout(40)
+    page.wait_for_timeout(200)
+    page.mouse.up()
+
+
+def _wait_for_row(page, index: int, start: str) -> None:
+    deadline = time.monotonic() + 30
+    while not _layer_row(page, index).startswith(start):
+        assert time.monotonic() < deadline, _layer_row(page, index)
+        page.wait_for_timeout(300)
+
+
+def test_dragging_a_layer_type_from_the_palette_puts_it_in_place(server, browser):
+    page = _open(browser, f"{server}/build")
+    items = page.frame_locator("iframe[title*='sortable']").locator(".sortable-item")
+    items.first.wait_for(timeout=20_000)
+    conv = items.filter(has_text="+ conv").first
+    target = items.filter(has_text="2: max pool 2x2").first.bounding_box()
+    _drag(page, conv.bounding_box(), target["x"] + 4, target["y"] + target["height"] / 2)
+    _wait_for_row(page, 2, "2 conv 8 · 3x3 · pad 1 [8, 28, 28]")  # between layers 1 and 2
+    assert _layer_row(page, 1).startswith("1 ReLU [8, 28, 28]")
+    assert _layer_row(page, 3).startswith("3 max pool 2x2 [8, 14, 14]")
+    assert items.filter(has_text="+ conv").count() == 1  # the palette is whole again
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "build_palette_drop.png"))
+    page.close()
+
+
+def test_the_panel_being_edited_stays_open(server, browser):
+    """Each edit changes the panel's title; a lecturer changing K, S, P and D live must not
+    have to reopen it each time."""
+    page = _open(browser, f"{server}/build")
+    page.locator("[data-testid='stExpander'] summary").filter(has_text="3 · conv 16").click()
+    values = {"Kernel size": "5", "Stride": "2", "Padding": "2", "Dilation": "2"}
+    rows = ["3 conv 16 · 5x5 · pad 1", "3 conv 16 · 5x5 · stride 2 · pad 1",
+            "3 conv 16 · 5x5 · stride 2 · pad 2", "3 conv 16 · 5x5 · stride 2 · pad 2 · dilation 2"]
+    for (label, value), row in zip(values.items(), rows):
+        field = page.locator(f"input[aria-label='{label}']:visible")
+        expect(field).to_have_count(1, timeout=WAIT_MS)
+        field.fill(value)
+        field.press("Enter")
+        _wait_for_row(page, 3, row)
+    page.wait_for_timeout(500)
+    expect(page.locator("input[aria-label='Dilation']:visible")).to_have_value("2")
+    page.close()
+
+
 def test_dragging_a_layer_reorders_the_network(server, browser):
     page = _open(browser, f"{server}/build")
     assert _layer_row(page, 0).startswith("0 conv 8 · 3x3 · pad 1 [8, 28, 28]")

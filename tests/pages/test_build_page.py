@@ -347,3 +347,78 @@ build_page.render()""")
     assert not undo_button.disabled
     undo_button.click().run()
     assert valid(at).name == "MNIST fast"
+
+
+def _icon_literals(path: Path) -> list[tuple[int, str]]:
+    """Every string given as an `icon=` or `page_icon=` argument in a file, with its line."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.keyword) and node.arg in ("icon", "page_icon"):
+            found += [(c.lineno, c.value) for c in ast.walk(node.value)
+                      if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+    return found
+
+
+def test_page_and_button_icons_ship_with_the_app():
+    """Emoji draw as empty boxes without an emoji font (headless Chromium, many lecture-hall
+    PCs); Streamlit's material icons come with its own font."""
+    from playground.ui import pages
+
+    assert all(page.icon.startswith(":material/") for page in pages.PAGES)
+    files = [ROOT / "app.py", *sorted((ROOT / "playground" / "ui").rglob("*.py"))]
+    emoji = [(path.name, line, icon) for path in files for line, icon in _icon_literals(path)
+             if not icon.isascii()]
+    assert emoji == []
+
+
+def layer_panel(at: AppTest, index: int):
+    return next(e for e in at.expander if re.match(rf"(:red\[)?\*\*{index}\b", e.label))
+
+
+def test_the_panel_being_edited_stays_open(app):
+    """Its title changes with every edit (a new expander to Streamlit), yet a lecturer
+    changing K, S, P and D live must not have to reopen it each time."""
+    assert not layer_panel(app, 3).proto.expanded
+    for name, value in (("kernel_size", 5), ("stride", 2), ("padding", 2), ("dilation", 2)):
+        app.number_input(key=f"layer-3-{name}").set_value(value).run()
+        assert getattr(edited(app).layers[3], name) == value
+        assert layer_panel(app, 3).proto.expanded, name
+    assert not layer_panel(app, 0).proto.expanded  # the others stay as they were
+
+
+def test_a_layer_type_dropped_from_the_palette_is_added_in_place(app):
+    from playground.ui.build import editor
+    from playground.ui.build.layer_labels import layer_summary
+
+    before = valid(app).layers
+    chips = [f"{i}: {layer_summary(layer)}" for i, layer in enumerate(before)]
+    palette = list(editor.PALETTE_ITEMS)
+    version = app.session_state["build_version"]
+    # what streamlit-sortables sends back when "+ conv" is dropped before layer 2
+    app.session_state[f"order-{version}"] = [
+        {"header": editor.NETWORK_HEADER, "items": [*chips[:2], "+ conv", *chips[2:]]},
+        {"header": editor.PALETTE_HEADER, "items": [p for p in palette if p != "+ conv"]}]
+    app.run()
+    assert not app.exception
+    assert valid(app).layers == [*before[:2], S.Conv(out_channels=8, kernel_size=3, padding=1),
+                                 *before[2:]]
+    assert table_rows(app)[1 + 2][1] == "conv 8 · 3x3 · pad 1"
+    # a layer dropped on the palette changes nothing: the strip is drawn afresh
+    version = app.session_state["build_version"]
+    chips = [f"{i}: {layer_summary(layer)}" for i, layer in enumerate(valid(app).layers)]
+    app.session_state[f"order-{version}"] = [
+        {"header": editor.NETWORK_HEADER, "items": chips[1:]},
+        {"header": editor.PALETTE_HEADER, "items": [chips[0], *palette]}]
+    app.run()
+    assert not app.exception and len(valid(app).layers) == len(before) + 1
+    assert app.session_state["build_version"] == version + 1
+
+
+def test_the_bad_layers_panel_says_what_is_wrong_with_the_labels_it_shows(app):
+    app.number_input(key="layer-3-dilation").set_value(8).run()
+    panel = layer_panel(app, 3)
+    assert [e.value for e in panel.error] == [
+        "dilated kernel 17 (Kernel size 3, Dilation 8) is larger than the padded input 16x16"]
+    assert {"Kernel size", "Dilation"} <= {n.label for n in panel.number_input}

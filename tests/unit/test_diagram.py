@@ -54,3 +54,24 @@ def test_many_channels_are_capped_and_an_error_note_shows():
     assert len(rects(figure)) == 3 + D.MAX_PLANES + 1 + 1  # input, conv, flatten, linear
     assert "showing the last valid" in texts(figure)
     assert "256@62x46" in texts(figure)
+
+
+def test_the_automatic_head_is_drawn_readable_and_says_it_was_added():
+    analysis = M.analyze(load_preset("mnist_fast"))  # conv stack; flatten and linear added
+    drawn = D.blocks(analysis)
+    assert [b.auto for b in drawn[-2:]] == [True, True]
+    figure = D.network_figure(analysis)
+    tallest = max(s.y1 - s.y0 for s in rects(figure))
+    head = rects(figure)[-1]  # the 10 outputs, a bar much shorter than the 1,568 flattened
+    assert head.y1 - head.y0 >= 0.25 * tallest
+    assert head.x1 - head.x0 >= 0.14 * tallest
+    assert head.line.dash != "dot" and head.line.width >= 2
+    assert sum("added automatically" in label for label in texts(figure)) == 2
+
+
+def test_dilation_shows_in_the_conv_label():
+    model_spec = S.ModelSpec(name="dilated", input=(1, 28, 28), num_classes=10, layers=[
+        S.make_layer("conv", out_channels=4, kernel_size=3, dilation=2),
+        S.make_layer("conv", out_channels=4, kernel_size=3, stride=2)])
+    labels = texts(D.network_figure(M.analyze(model_spec)))
+    assert "conv 3x3 d2" in labels and "conv 3x3 /2" in labels

@@ -13,41 +13,77 @@ import streamlit as st
 
 from playground import spec as S
 from playground.ui.build import state
-from playground.ui.build.layer_labels import NAMES, layer_summary
+from playground.ui.build.layer_labels import FIELD_LABELS, NAMES, in_page_words, layer_summary
 
-FIELD_LABELS = {"out_channels": "Filters (out channels)", "kernel_size": "Kernel size",
-                "stride": "Stride", "padding": "Padding", "dilation": "Dilation",
-                "bias": "Bias", "negative_slope": "Negative slope", "p": "Drop probability",
-                "out_features": "Outputs", "bottleneck_width": "Bottleneck width"}
 FIELD_HELP = {"bottleneck_width": "Empty: a basic block (two 3x3 convs). A number: a "
                                   "bottleneck block (1x1 down to this width, 3x3, 1x1 up)",
               "stride": "Step between windows; pools default to their kernel size",
               "padding": "Zeros added on every side",
               "dilation": "Gaps between kernel taps: the kernel covers K + (K-1)(D-1) pixels"}
 FLOAT_FIELDS = ("p", "negative_slope")
+EDITED_PANEL_KEY = "build_edited_panel"  # index of the layer whose field changed last
 SORTABLE_STYLE = """
 .sortable-component {border: none; padding: 0; margin: 0; font-family: Arial, sans-serif;}
 .sortable-container {background: transparent; padding: 0;}
 .sortable-item, .sortable-item:hover {background: #ddf4ff; color: #0b3d6b;
   border: 1px solid #54aeff; border-radius: 6px; font-size: 15px; padding: 2px 8px;
   margin: 2px 3px; font-weight: 600;}
+.sortable-container-header {font-size: 14px; color: #57606a; padding: 4px 3px 0;}
+.sortable-container + .sortable-container .sortable-item {background: #f6f8fa;
+  color: #24292f; border: 1px dashed #8c959f; font-weight: 500;}
 """
 
 
+NETWORK_HEADER = "Network: drag a layer to move it"
+PALETTE_HEADER = "New layers: drag a type into its place in the network"
+# Sortables tells items apart by their text: network chips start with their index,
+# palette chips with "+", so no two are alike.
+PALETTE_ITEMS = {f"+ {NAMES[layer_type]}": layer_type for layer_type in S.LAYER_TYPES}
+
+
 def drag_strip(model_spec: S.ModelSpec) -> None:
-    """The layers as chips in a row; dropping one elsewhere reorders the network."""
-    if not model_spec.layers:
-        return
+    """The layers as chips in a row, and the layer types in a row below: dropping a layer
+    elsewhere reorders the network, dropping a type into it adds a layer there."""
     from streamlit_sortables import sort_items
 
-    items = [f"{i}: {layer_summary(layer)}" for i, layer in enumerate(model_spec.layers)]
-    st.caption("Drag a layer to reorder the network (or use the Up and Down buttons in "
-               "its panel below).")
-    result = sort_items(items, direction="horizontal", custom_style=SORTABLE_STYLE,
+    chips = [f"{i}: {layer_summary(layer)}" for i, layer in enumerate(model_spec.layers)]
+    containers = [{"header": NETWORK_HEADER, "items": chips},
+                  {"header": PALETTE_HEADER, "items": list(PALETTE_ITEMS)}]
+    result = sort_items(containers, multi_containers=True, direction="horizontal",
+                        custom_style=SORTABLE_STYLE,
                         key=f"order-{st.session_state.get(state.VERSION_KEY, 0)}")
-    if isinstance(result, list) and result != items and sorted(result) == sorted(items):
-        state.reorder_layers([int(item.split(":", 1)[0]) for item in result])
-        st.rerun()
+    dropped = _network_items(result)
+    if dropped is None or dropped == chips:
+        return
+    arrangement = _arrangement(dropped, chips)
+    if arrangement is not None:
+        state.arrange_layers(arrangement)
+    else:  # a layer dropped on the palette: put every chip back where it was
+        st.session_state[state.VERSION_KEY] = st.session_state.get(state.VERSION_KEY, 0) + 1
+    st.rerun()
+
+
+def _network_items(result: Any) -> list[str] | None:
+    """The network row's chips after a drop (the only row when a test sends one)."""
+    if not isinstance(result, list) or not result or not isinstance(result[0], dict):
+        return None
+    network = next((row for row in result if row.get("header") == NETWORK_HEADER), result[0])
+    return list(network.get("items", []))
+
+
+def _arrangement(dropped: list[str], chips: list[str]) -> list[int | str] | None:
+    """Old layer indices and new layer types in their new order, or None unless every
+    layer is still in the network."""
+    arrangement: list[int | str] = []
+    for item in dropped:
+        if item in PALETTE_ITEMS:
+            arrangement.append(PALETTE_ITEMS[item])
+        elif item in chips:
+            arrangement.append(chips.index(item))
+        else:
+            return None
+    kept = sorted(entry for entry in arrangement if isinstance(entry, int))
+    return arrangement if kept == list(range(len(chips))) else None
 
 
 def palette(model_spec: S.ModelSpec) -> None:
@@ -74,14 +110,19 @@ def _palette_added() -> None:
 def layer_stack(model_spec: S.ModelSpec, error: S.SpecError | None) -> None:
     """One expander per layer; the one that cannot work is open, red, with the reason."""
     bad = error.layer_index if error is not None else None
+    edited = st.session_state.get(EDITED_PANEL_KEY)
     for index, layer in enumerate(model_spec.layers):
         label = f"**{index}** · {layer_summary(layer)}"
         if index == bad:
             label = f":red[**{index} · {layer_summary(layer)}: {error.reason}**]"
-        with st.expander(label, expanded=index == bad, icon=":material/error:"
-                         if index == bad else None):
-            if index == bad:
-                st.error(error.reason)
+        # The browser keeps a keyed panel open or closed while its label changes with each
+        # edit, and opens a panel anew (as `expanded` says) when its key changes: so a layer
+        # that turns bad opens, and the one being fixed stays open when it turns good.
+        key = f"layer-panel-{index}" + ("-bad" if index == bad else "")
+        with st.expander(label, expanded=index in (bad, edited), key=key,
+                         icon=":material/error:" if index == bad else None):
+            if index == bad:  # in the words of the fields right below it
+                st.error(in_page_words(error.reason))
             _fields(index, layer)
             _layer_buttons(index, len(model_spec.layers))
     if not model_spec.layers:
@@ -144,4 +185,5 @@ def _field_changed(index: int, name: str, key: str) -> None:
     value: Any = st.session_state[key]
     if isinstance(value, float) and name not in FLOAT_FIELDS:
         value = int(value)
+    st.session_state[EDITED_PANEL_KEY] = index
     state.set_field(index, name, value)

@@ -1,5 +1,8 @@
-"""How the Build page names layers: a type's name and a one-line summary of one layer."""
+"""How the Build page names layers and their fields: a type's name, a one-line summary of
+one layer, and a field's label (also inside the spec's error reasons)."""
 from __future__ import annotations
+
+import re
 
 from playground import spec as S
 
@@ -7,6 +10,21 @@ NAMES = {"conv": "conv", "maxpool": "max pool", "avgpool": "avg pool", "relu": "
          "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid", "tanh": "tanh", "gelu": "GELU",
          "batchnorm": "batch norm", "dropout": "dropout", "flatten": "flatten",
          "linear": "linear", "global_avgpool": "global avg pool", "residual": "residual block"}
+
+
+FIELD_LABELS = {"out_channels": "Filters (out channels)", "kernel_size": "Kernel size",
+                "stride": "Stride", "padding": "Padding", "dilation": "Dilation",
+                "bias": "Bias", "negative_slope": "Negative slope", "p": "Drop probability",
+                "out_features": "Outputs", "bottleneck_width": "Bottleneck width"}
+# "p" is only a field name where a reason starts with it; elsewhere it could be any letter
+_FIELD_NAME = re.compile(r"^p\b|\b(?:" + "|".join(
+    name for name in FIELD_LABELS if name != "p") + r")\b")
+
+
+def in_page_words(reason: str) -> str:
+    """A spec error's reason with each field name replaced by the label the page shows next
+    to that field: "kernel_size 2" becomes "Kernel size 2"."""
+    return _FIELD_NAME.sub(lambda match: FIELD_LABELS[match.group(0)], reason)
 
 
 def type_name(layer_type: str) -> str:

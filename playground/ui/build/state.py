@@ -101,8 +101,8 @@ def _with_layers(layers: list[S.Layer]) -> None:
     commit(draft().replace(layers=layers))
 
 
-def _too_many_layers(layers: list[S.Layer]) -> bool:
-    if len(layers) < S.LIMITS.max_layers:
+def _too_many_layers(layers: list[S.Layer], adding: int = 1) -> bool:
+    if len(layers) + adding <= S.LIMITS.max_layers:
         return False
     message("error", f"A network has at most {S.LIMITS.max_layers} layers.")
     return True
@@ -144,6 +144,17 @@ def reorder_layers(order: list[int]) -> None:
     layers = list(draft().layers)
     if sorted(order) == list(range(len(layers))) and order != sorted(order):
         _with_layers([layers[i] for i in order])
+
+
+def arrange_layers(arrangement: list[int | str]) -> None:
+    """The network after a drop on the drag strip: each entry is an existing layer (its old
+    index) or a layer type dragged in from the palette, which becomes a new layer there."""
+    layers = list(draft().layers)
+    added = sum(isinstance(entry, str) for entry in arrangement)
+    if added and _too_many_layers(layers, added):
+        return
+    _with_layers([S.make_layer(entry, **NEW_LAYER_FIELDS.get(entry, {}))
+                  if isinstance(entry, str) else layers[entry] for entry in arrangement])
 
 
 def set_field(index: int, name: str, value: Any) -> None:

@@ -21,7 +21,10 @@ def chart(figure) -> None:
 def open_spec(model_spec: S.ModelSpec, label: str, key: str, page: str = "train") -> None:
     """A button that loads `model_spec` into the session and opens the Train (or Build)
     page; loading goes on the Build page's undo stack like any other replacement."""
-    if st.button(label, key=key, icon="🏋️" if page == "train" else "🧱"):
+    from playground.ui.pages import PAGES  # the page list imports the lessons' modules
+
+    icon = next(app_page.icon for app_page in PAGES if app_page.url_path == page)
+    if st.button(label, key=key, icon=icon):
         session.set_spec(model_spec)
         from playground.ui.build import page as build_page  # they import the lessons' modules
         from playground.ui import train_page
