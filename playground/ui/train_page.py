@@ -23,6 +23,7 @@ from playground.model import build as M
 from playground.presets import load_preset, preset_names
 from playground.runs import (KEEP_RUNS_PER_SESSION, RunLimitError, RunRecords, RunStatus,
                              RunSummary, run_label)
+from playground.ui.build.layer_labels import in_page_words
 from playground.ui.panels import TRAIN_PANELS as PANELS
 from playground.ui import runs
 from playground.ui import session
@@ -206,7 +207,7 @@ def _new_run(settings: dict) -> str | None:
             shared.dataset(config.dataset)  # a load that fails leaves the old run be
         return runs.start_run(model_spec, config, device=settings["device"], start=False)
     except (DataError, S.SpecError, RunLimitError, RuntimeError, ValueError) as error:
-        st.session_state["train_error"] = str(error)
+        st.session_state["train_error"] = in_page_words(str(error))
         return None
 
 

@@ -168,7 +168,7 @@ def test_uploading_a_bad_lesson_file_says_what_is_wrong_and_keeps_the_network(se
     message = page.get_by_text("was not opened")
     expect(message.first).to_be_visible(timeout=WAIT_MS)
     assert "broken.lesson.json" in message.first.inner_text()
-    expect(page.get_by_text("layer 0 (conv): kernel_size 99 is over the limit of 11").first
+    expect(page.get_by_text("layer 0 (conv): Kernel size 99 is over the limit of 11").first
            ).to_be_visible(timeout=WAIT_MS)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "build_bad_upload.png"))

@@ -176,7 +176,8 @@ def test_an_impossible_layer_is_marked_and_the_last_valid_network_stays(app):
     assert not app.exception
     assert valid(app) == good  # what the Train page trains
     assert edited(app).layers[3].dilation == 8
-    reason = "dilated kernel 17 (kernel_size 3, dilation 8) is larger than the padded input 16x16"
+    # the page names fields by their labels ("Kernel size"), not the spec's field names
+    reason = "dilated kernel 17 (Kernel size 3, Dilation 8) is larger than the padded input 16x16"
     assert any(reason in e.value and "Layer 3" in e.value for e in app.error)
     assert any(reason in e.label and ":red[" in e.label for e in app.expander)
     assert "class='bad'" in table_html(app) and reason in table_html(app)
@@ -208,7 +209,7 @@ def test_stride_three_collapse_and_too_many_parameters_are_explained(app):
     # a parse-level rule (a pool's padding over half its kernel) shows in place too
     next(b for b in app.button if b.key == "undo").click().run()
     app.number_input(key="layer-2-padding").set_value(2).run()
-    assert any("padding 2 is over half the kernel_size" in e.value for e in app.error)
+    assert any("Padding 2 is over half the Kernel size" in e.value for e in app.error)
 
 
 def test_a_head_that_is_too_big_is_explained(app):

@@ -114,7 +114,7 @@ def layer_stack(model_spec: S.ModelSpec, error: S.SpecError | None) -> None:
     for index, layer in enumerate(model_spec.layers):
         label = f"**{index}** · {layer_summary(layer)}"
         if index == bad:
-            label = f":red[**{index} · {layer_summary(layer)}: {error.reason}**]"
+            label = f":red[**{index} · {layer_summary(layer)}: {in_page_words(error.reason)}**]"
         # The browser keeps a keyed panel open or closed while its label changes with each
         # edit, and opens a panel anew (as `expanded` says) when its key changes: so a layer
         # that turns bad opens, and the one being fixed stays open when it turns good.

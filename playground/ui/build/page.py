@@ -12,7 +12,7 @@ from playground import spec as S
 from playground.figures import diagram
 from playground.ui import session
 from playground.ui.build import editor, settings, share, state, table
-from playground.ui.build.layer_labels import type_name
+from playground.ui.build.layer_labels import in_page_words, type_name
 from playground.ui.build.share import open_shared_lesson  # app.py calls it on every page
 
 __all__ = ["open_shared_lesson", "render"]
@@ -73,14 +73,14 @@ def _toolbar(model_spec: S.ModelSpec) -> None:
 
 def _error_text(model_spec: S.ModelSpec, error: S.SpecError) -> str:
     if error.layer_index is None:
-        where, reason = "The network", str(error)
+        where, reason = "The network", in_page_words(str(error))
     elif error.layer_index >= len(model_spec.layers):
         where = (f"The automatic classifier head (layer {error.layer_index}, "
                  f"{type_name(error.layer_type)})")
-        reason = (f"{error.reason}; shrink the feature maps first (pooling, strides or a "
+        reason = (f"{in_page_words(error.reason)}; shrink the feature maps first (pooling, strides or a "
                   "global average pool)")
     else:
         where = f"Layer {error.layer_index} ({type_name(error.layer_type)})"
-        reason = error.reason
+        reason = in_page_words(error.reason)
     return (f"**{where} cannot work:** {reason}. Training keeps using the last valid network "
             "until this is fixed (or press Undo).")

@@ -12,6 +12,7 @@ from playground.model import build as M
 from playground.presets import load_preset, preset_names
 from playground.ui import runs
 from playground.ui.build import state
+from playground.ui.build.layer_labels import in_page_words
 
 APPLIED_KEY = "lesson_applied"   # the `lesson` URL value this session already opened
 UPLOADS_KEY = "build_uploads"    # bumped to clear the file uploader
@@ -40,7 +41,7 @@ def open_shared_lesson() -> None:
     try:
         lesson = share.decode(value)
     except S.SpecError as error:
-        state.message("error", f"The shared link could not be opened: {error}")
+        state.message("error", f"The shared link could not be opened: {in_page_words(str(error))}")
         return
     state.commit(lesson)
     state.message("success", f"Opened the shared lesson **{lesson.name}**.")
@@ -111,7 +112,7 @@ def _uploaded() -> None:
     try:
         lesson = share.from_file_bytes(upload.getvalue())
     except S.SpecError as error:
-        state.message("error", f"**{upload.name}** was not opened: {error}")
+        state.message("error", f"**{upload.name}** was not opened: {in_page_words(str(error))}")
         return
     state.commit(lesson)
     state.message("success", f"Opened **{lesson.name}** from {upload.name}.")

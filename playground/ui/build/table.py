@@ -14,7 +14,7 @@ import streamlit as st
 from playground import spec as S
 from playground.model import build as M
 from playground.model import formulas as F
-from playground.ui.build.layer_labels import NAMES, layer_summary, type_name
+from playground.ui.build.layer_labels import NAMES, in_page_words, layer_summary, type_name
 
 # A number's formula row opens under its layer when the number is clicked (pure CSS).
 CSS = """.pg-table {border-collapse: collapse; width: 100%; font-size: 17px;}
@@ -150,7 +150,7 @@ def _layer_rows(row: F.LayerFormulas, open_all: bool) -> list[str]:
 def _problem_rows(layers: list[S.Layer], error: S.SpecError) -> list[str]:
     """The layer that cannot work, with the reason, and the layers after it."""
     reason = (f"<tr class='bad-reason'><td></td><td colspan='6'>"
-              f"{html.escape(error.reason)}</td></tr>")
+              f"{html.escape(in_page_words(error.reason))}</td></tr>")
     rows = []
     if error.layer_index >= len(layers):  # the automatic head
         rows += [f"<tr class='bad'><td>{error.layer_index}</td><td>"
