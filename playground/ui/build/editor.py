@@ -14,6 +14,7 @@ import streamlit as st
 from playground import spec as S
 from playground.ui.build import state
 from playground.ui.build.layer_labels import NAMES, layer_summary
+from playground.ui.text import plain
 
 FIELD_LABELS = {"out_channels": "Filters (out channels)", "kernel_size": "Kernel size",
                 "stride": "Stride", "padding": "Padding", "dilation": "Dilation",
@@ -77,11 +78,11 @@ def layer_stack(model_spec: S.ModelSpec, error: S.SpecError | None) -> None:
     for index, layer in enumerate(model_spec.layers):
         label = f"**{index}** · {layer_summary(layer)}"
         if index == bad:
-            label = f":red[**{index} · {layer_summary(layer)}: {error.reason}**]"
+            label = f":red[**{index} · {layer_summary(layer)}: {plain(error.reason)}**]"
         with st.expander(label, expanded=index == bad, icon=":material/error:"
                          if index == bad else None):
             if index == bad:
-                st.error(error.reason)
+                st.error(plain(error.reason))
             _fields(index, layer)
             _layer_buttons(index, len(model_spec.layers))
     if not model_spec.layers:
