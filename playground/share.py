@@ -19,7 +19,12 @@ from playground import spec as S
 
 PARAM = "lesson"
 MAX_PARAM_CHARS = 16_000          # browsers and proxies are happy far above a 32-layer spec
-MAX_JSON_BYTES = 10 * 2**20        # one lesson file, and a decompressed link
+MAX_JSON_BYTES = 10 * 2**20        # one lesson file
+# What a link may unpack to. The largest spec within the spec's limits (every text at its
+# length limit in 4-byte characters, 32 layers, every setting set) is 121,106 bytes as
+# `encode` writes it (tests/unit/test_share.py measures it); a link never needs more, and
+# unpacking stops here instead of at a lesson file's 10 MB.
+MAX_LINK_JSON_BYTES = 128 * 2**10
 FILE_SUFFIX = ".lesson.json"
 
 
@@ -43,10 +48,11 @@ def decode(value: str, check_shapes: bool = True) -> S.ModelSpec:
     try:
         packed = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
         unpacker = zlib.decompressobj()
-        raw = unpacker.decompress(packed, MAX_JSON_BYTES + 1)
-        if len(raw) > MAX_JSON_BYTES or unpacker.unconsumed_tail:
+        raw = unpacker.decompress(packed, MAX_LINK_JSON_BYTES + 1)
+        if len(raw) > MAX_LINK_JSON_BYTES or unpacker.unconsumed_tail:
             raise S.SpecError(f"the lesson in the link unpacks to over "
-                              f"{MAX_JSON_BYTES // 2**20} MB", where="link")
+                              f"{MAX_LINK_JSON_BYTES // 2**10} KB, the limit for a link",
+                              where="link")
         if not unpacker.eof:
             raise zlib.error("incomplete")
         text = raw.decode("utf-8")

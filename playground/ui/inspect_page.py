@@ -32,6 +32,7 @@ from playground.ui import runs
 from playground.ui import session
 from playground.ui import timing
 from playground.ui.panels import INSPECT_PANELS as PANELS
+from playground.ui.text import for_chart, plain
 
 REFRESH_SECONDS = 0.5
 WATCH_SECONDS = 2.0
@@ -120,7 +121,7 @@ def _test_probe(run: RunStatus, data: Dataset) -> Probe:
                                        format_func=lambda i: data.classes[i])
     positions = P.class_indices(data.test_y, class_index)
     if len(positions) == 0:
-        st.warning(f"the test set has no image of class {data.classes[class_index]}")
+        st.warning(f"the test set has no image of class {plain(data.classes[class_index])}")
         positions = np.arange(1)
     count = len(positions)
     if st.session_state.get("insp_nth", 0) >= count:
@@ -134,7 +135,7 @@ def _test_probe(run: RunStatus, data: Dataset) -> Probe:
         st.caption(note)
     tensor, label = V.test_probe(data, index)
     return Probe(tensor, P.to_display(tensor, data.mean, data.std), label, f"test:{index}",
-                 f"test image {index:,} ({data.classes[label]})")
+                 f"test image {index:,} ({for_chart(data.classes[label])})")
 
 
 def _next_mistake(run: RunStatus, current: int) -> None:
@@ -167,12 +168,12 @@ def _upload_probe(data: Dataset) -> Probe | None:
     try:
         image = P.decode_upload(raw, channels, height, width, centre_digit=centre)
     except P.ProbeError as error:
-        st.error(f"{upload.name}: {error}")
+        st.error(f"{plain(upload.name)}: {error}")
         return None
     tensor = P.to_tensor(image, data.mean, data.std)
     digest = hashlib.sha1(raw).hexdigest()[:12]
     return Probe(tensor, P.to_display(tensor, data.mean, data.std), None,
-                 f"upload:{digest}:{centre}", f"{upload.name} as {height}x{width}")
+                 f"upload:{digest}:{centre}", f"{for_chart(upload.name)} as {height}x{width}")
 
 
 def _drawn_probe(data: Dataset) -> Probe | None:
@@ -306,10 +307,11 @@ def _draw_live(run: RunStatus, probe: Probe) -> str | None:
     acts = _activations(view, probe)
     probs = st.session_state["insp_probs"]
     classes = _dataset(run).classes
+    chart_names = [for_chart(name) for name in classes]
     predicted = int(np.argmax(probs))
     verdict = ("" if probe.true_class is None else
                " ✓ right" if predicted == probe.true_class else
-               f" ✗ wrong (it is {classes[probe.true_class]})")
+               f" ✗ wrong (it is {chart_names[probe.true_class]})")
     left, right = st.columns([2, 3])
     with left:
         # the probe changes when the user picks another, not with training
@@ -318,8 +320,8 @@ def _draw_live(run: RunStatus, probe: Probe) -> str | None:
         st.plotly_chart(figure, width="stretch", key="insp_probe_image",
                         config={"displayModeBar": False})
     with right:
-        title = f"Prediction: {classes[predicted]} ({probs[predicted]:.0%}){verdict}"
-        st.plotly_chart(IF.probabilities(probs, classes, probe.true_class, title=title,
+        title = f"Prediction: {chart_names[predicted]} ({probs[predicted]:.0%}){verdict}"
+        st.plotly_chart(IF.probabilities(probs, chart_names, probe.true_class, title=title,
                                          height=300),
                         width="stretch", key="insp_probs_chart",
                         config={"displayModeBar": False})
@@ -629,7 +631,8 @@ def _grad_cam_panel(classes: list[str], view: View, probe: Probe, infos: list) -
                           else classes[i])
     cam, used = I.grad_cam(view.network, probe.tensor, index, choice)
     st.plotly_chart(IF.grad_cam_overlay(probe.image, cam,
-                                        f"Grad-CAM of layer {index} for “{classes[used]}”"),
+                                        f"Grad-CAM of layer {index} for "
+                                        f"“{for_chart(classes[used])}”"),
                     width="stretch", key="insp_cam")
     st.caption("Bright: where the last feature maps most raise this class's score "
                "(gradient-weighted channels, ReLU, upsampled).")

@@ -28,6 +28,7 @@ from playground.ui.panels import TRAIN_PANELS as PANELS
 from playground.ui import runs
 from playground.ui import session
 from playground.ui import timing
+from playground.ui.text import for_chart, plain
 
 REFRESH_SECONDS = 0.5      # live panels while training
 HEARTBEAT_SECONDS = 20.0   # "this page is still open" while nothing changes
@@ -115,8 +116,9 @@ def _settings_form(run: RunStatus | None) -> dict:
                                 format_func=SCHEDULE_NAMES.get, key=f"schedule-{suffix}")
     device = top[5].selectbox("Device", DEVICES, disabled=locked, key="device",
                               help="auto: the GPU when there is one, else the CPU")
-    st.caption(f"**{model_spec.name}**: {model_spec.description}" if model_spec.description
-               else f"**{model_spec.name}**")
+    name = plain(model_spec.name)
+    st.caption(f"**{name}**: {plain(model_spec.description)}" if model_spec.description
+               else f"**{name}**")
     bottom = st.columns([1.3, 1.3, 1.3, 1.3, 2.0, 1.8])
     batch_size = bottom[0].number_input("Batch size", 1, S.LIMITS.max_batch_size,
                                         int(config.batch_size), disabled=locked,
@@ -275,7 +277,7 @@ def _controls(settings: dict, run: RunStatus | None) -> None:
                       on_click=executor.stop, args=(run_id,))
     error = st.session_state.pop("train_error", None)
     if error:
-        st.error(error)
+        st.error(plain(error))
 
 
 # --- the live part ----------------------------------------------------------------------------
@@ -487,8 +489,8 @@ def _gallery(run: RunStatus) -> None:
     for index in indices:
         top = predictions.top_classes[index].tolist()
         probs = predictions.top_probs[index].tolist()
-        lines = [f"<b>true {classes[labels[index]]}</b>"]
-        lines += [f"{classes[c]} {p:.0%}" for c, p in zip(top, probs)]
+        lines = [f"<b>true {for_chart(classes[labels[index]])}</b>"]
+        lines += [f"{for_chart(classes[c])} {p:.0%}" for c, p in zip(top, probs)]
         captions.append("<br>".join(lines))
         colors.append("#1a7f37" if top[0] == labels[index] else "#c62828")
     long_names = max(len(c) for c in classes) > 6
@@ -547,6 +549,7 @@ def _compare(run: RunStatus, records: RunRecords) -> None:
     entries = [(f"{run_label(run.number, current.spec, current.config)} (this run)",
                 current.steps, current.evals)]
     entries += [(s.label, s.steps, s.evals) for s in reversed(history)]
+    entries = [(for_chart(label), steps, evals) for label, steps, evals in entries]
     if not history:
         st.info("Runs you finish, stop or reset stay here (the last "
                 f"{KEEP_RUNS_PER_SESSION}), so you can change one thing, e.g. 3x3 vs "

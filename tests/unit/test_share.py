@@ -76,7 +76,7 @@ def test_a_link_that_unpacks_into_a_huge_text_is_refused_before_parsing():
     bomb = base64.urlsafe_b64encode(zlib.compress(b" " * (share.MAX_JSON_BYTES + 10), 9))
     value = bomb.decode().rstrip("=")
     assert len(value) < share.MAX_PARAM_CHARS
-    with pytest.raises(S.SpecError, match="unpacks to over 10 MB"):
+    with pytest.raises(S.SpecError, match="unpacks to over 128 KB"):
         share.decode(value)
 
 
@@ -98,3 +98,59 @@ def test_file_names_are_safe():
     assert share.file_name(load_preset("lenet5")) == "lenet-5.lesson.json"
     assert share.file_name(load_preset("lenet5").replace(name="../../etc/x"),
                            ".py") == "etc-x.py"
+
+
+WIDEST_CHARACTER = "\U0001F600"  # four bytes in UTF-8, one character to the spec's limits
+
+
+def largest_valid_lesson() -> S.ModelSpec:
+    """Every field at its limit: texts of 4-byte characters, every layer field written with
+    its widest value, every training setting set (shapes are not checked: size is)."""
+    widest = WIDEST_CHARACTER
+    conv = {"type": "conv", "out_channels": S.LIMITS.max_channels,
+            "kernel_size": S.LIMITS.max_kernel, "stride": S.LIMITS.max_stride,
+            "padding": S.LIMITS.max_padding, "dilation": S.LIMITS.max_dilation, "bias": False}
+    training = {"dataset": "folder:" + widest * (4096 - len("folder:")), "optimizer": "adamw",
+                "lr": 1.2345678901234567e-05, "momentum": 0.12345678901234567,
+                "batch_size": S.LIMITS.max_batch_size, "epochs": S.LIMITS.max_epochs,
+                "weight_decay": 1.2345678901234567e-05, "schedule": "onecycle",
+                "augment": False, "seed": 2**63 - 1, "hidden_panels": [widest * 200] * 100}
+    return S.parse_spec({"version": 1, "name": widest * S.LIMITS.max_name_chars,
+                         "description": widest * S.LIMITS.max_description_chars,
+                         "input": list(S.LIMITS.max_input), "num_classes": S.LIMITS.max_classes,
+                         "layers": [conv] * S.LIMITS.max_layers, "training": training})
+
+
+def test_a_link_holds_the_largest_valid_lesson_with_a_cap_near_its_size():
+    biggest = largest_valid_lesson()
+    value = share.encode(biggest)
+    unpacked = zlib.decompress(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    assert len(value) <= share.MAX_PARAM_CHARS
+    assert share.decode(value, check_shapes=False) == biggest
+    assert len(unpacked) <= share.MAX_LINK_JSON_BYTES < 1.1 * len(unpacked)
+
+
+def test_a_link_bomb_stops_unpacking_at_the_link_cap(monkeypatch):
+    bomb = base64.urlsafe_b64encode(zlib.compress(b" " * (9 * 2**20), 9)).decode().rstrip("=")
+    assert len(bomb) < share.MAX_PARAM_CHARS
+    unpacked: list[int] = []
+    real_decompressobj = zlib.decompressobj
+
+    class CountingUnpacker:
+        def __init__(self, *args, **kwargs):
+            self._unpacker = real_decompressobj(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self._unpacker, name)
+
+        def decompress(self, data, max_length=0):
+            out = self._unpacker.decompress(data, max_length)
+            unpacked.append(len(out))
+            return out
+
+    monkeypatch.setattr(zlib, "decompressobj", CountingUnpacker)
+    with pytest.raises(S.SpecError) as error:
+        share.decode(bomb)
+    assert str(error.value) == ("link: the lesson in the link unpacks to over 128 KB, "
+                                "the limit for a link")
+    assert sum(unpacked) <= share.MAX_LINK_JSON_BYTES + 1

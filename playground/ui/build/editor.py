@@ -14,6 +14,7 @@ import streamlit as st
 from playground import spec as S
 from playground.ui.build import state
 from playground.ui.build.layer_labels import FIELD_LABELS, NAMES, in_page_words, layer_summary
+from playground.ui.text import plain
 
 FIELD_HELP = {"bottleneck_width": "Empty: a basic block (two 3x3 convs). A number: a "
                                   "bottleneck block (1x1 down to this width, 3x3, 1x1 up)",
@@ -114,7 +115,7 @@ def layer_stack(model_spec: S.ModelSpec, error: S.SpecError | None) -> None:
     for index, layer in enumerate(model_spec.layers):
         label = f"**{index}** · {layer_summary(layer)}"
         if index == bad:
-            label = f":red[**{index} · {layer_summary(layer)}: {in_page_words(error.reason)}**]"
+            label = f":red[**{index} · {layer_summary(layer)}: {plain(in_page_words(error.reason))}**]"
         # The browser keeps a keyed panel open or closed while its label changes with each
         # edit, and opens a panel anew (as `expanded` says) when its key changes: so a layer
         # that turns bad opens, and the one being fixed stays open when it turns good.
@@ -122,7 +123,7 @@ def layer_stack(model_spec: S.ModelSpec, error: S.SpecError | None) -> None:
         with st.expander(label, expanded=index in (bad, edited), key=key,
                          icon=":material/error:" if index == bad else None):
             if index == bad:  # in the words of the fields right below it
-                st.error(in_page_words(error.reason))
+                st.error(plain(in_page_words(error.reason)))
             _fields(index, layer)
             _layer_buttons(index, len(model_spec.layers))
     if not model_spec.layers:

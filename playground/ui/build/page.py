@@ -13,6 +13,7 @@ from playground.figures import diagram
 from playground.ui import session
 from playground.ui.build import editor, settings, share, state, table
 from playground.ui.build.layer_labels import in_page_words, type_name
+from playground.ui.text import plain
 from playground.ui.build.share import open_shared_lesson  # app.py calls it on every page
 
 __all__ = ["open_shared_lesson", "render"]
@@ -66,21 +67,21 @@ def _toolbar(model_spec: S.ModelSpec) -> None:
                       disabled=not history.can_redo(), on_click=state.redo,
                       help="Do the undone edit again")
     if model_spec.description:
-        columns[3].caption(f"**{model_spec.name}**: {model_spec.description}")
+        columns[3].caption(f"**{plain(model_spec.name)}**: {plain(model_spec.description)}")
     else:
-        columns[3].caption(f"**{model_spec.name}**")
+        columns[3].caption(f"**{plain(model_spec.name)}**")
 
 
 def _error_text(model_spec: S.ModelSpec, error: S.SpecError) -> str:
     if error.layer_index is None:
-        where, reason = "The network", in_page_words(str(error))
+        where, reason = "The network", plain(in_page_words(str(error)))
     elif error.layer_index >= len(model_spec.layers):
         where = (f"The automatic classifier head (layer {error.layer_index}, "
                  f"{type_name(error.layer_type)})")
-        reason = (f"{in_page_words(error.reason)}; shrink the feature maps first (pooling, strides or a "
-                  "global average pool)")
+        reason = (f"{plain(in_page_words(error.reason))}; shrink the feature maps first "
+                  "(pooling, strides or a global average pool)")
     else:
         where = f"Layer {error.layer_index} ({type_name(error.layer_type)})"
-        reason = in_page_words(error.reason)
+        reason = plain(in_page_words(error.reason))
     return (f"**{where} cannot work:** {reason}. Training keeps using the last valid network "
             "until this is fixed (or press Undo).")

@@ -13,6 +13,7 @@ from playground.presets import load_preset, preset_names
 from playground.ui import runs
 from playground.ui.build import state
 from playground.ui.build.layer_labels import in_page_words
+from playground.ui.text import plain
 
 APPLIED_KEY = "lesson_applied"   # the `lesson` URL value this session already opened
 UPLOADS_KEY = "build_uploads"    # bumped to clear the file uploader
@@ -41,10 +42,11 @@ def open_shared_lesson() -> None:
     try:
         lesson = share.decode(value)
     except S.SpecError as error:
-        state.message("error", f"The shared link could not be opened: {in_page_words(str(error))}")
+        state.message("error", f"The shared link could not be opened: "
+                               f"{plain(in_page_words(str(error)))}")
         return
     state.commit(lesson)
-    state.message("success", f"Opened the shared lesson **{lesson.name}**.")
+    state.message("success", f"Opened the shared lesson **{plain(lesson.name)}**.")
 
 
 def sync_url(valid_spec: S.ModelSpec) -> None:
@@ -94,11 +96,11 @@ def _weights_download(column: DeltaGenerator, valid_spec: S.ModelSpec) -> None:
             file_name=share.file_name(run.spec, ".pt"),
             mime="application/octet-stream", icon=":material/neurology:",
             key="download-weights", width="stretch",
-            help=f"The state_dict of run #{run.number} ({run.spec.name}), loadable with "
+            help=f"The state_dict of run #{run.number} ({plain(run.spec.name)}), loadable with "
                  "the .py file of that network")
         if run.spec != valid_spec:
             column.caption(f"Weights of run #{run.number}, which trains "
-                           f"**{run.spec.name}** as it was when the run started.")
+                           f"**{plain(run.spec.name)}** as it was when the run started.")
     else:
         column.caption("Train the network to download its weights (.pt) here.")
 
@@ -112,10 +114,11 @@ def _uploaded() -> None:
     try:
         lesson = share.from_file_bytes(upload.getvalue())
     except S.SpecError as error:
-        state.message("error", f"**{upload.name}** was not opened: {in_page_words(str(error))}")
+        state.message("error", f"**{plain(upload.name)}** was not opened: "
+                               f"{plain(in_page_words(str(error)))}")
         return
     state.commit(lesson)
-    state.message("success", f"Opened **{lesson.name}** from {upload.name}.")
+    state.message("success", f"Opened **{plain(lesson.name)}** from {plain(upload.name)}.")
 
 
 def _app_url() -> str | None:
