@@ -6,39 +6,28 @@ offline). In CI a missing browser fails the run instead of skipping it.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.support import CHROMIUM, CHROMIUM_FLAGS, ROOT, free_port
+from tests.support import CHROMIUM, CHROMIUM_FLAGS, streamlit_server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def state_folder(tmp_path_factory) -> Path:
+    """Where every test's runs are stored (the `server` fixture's process inherits it),
+    never the real ~/.cache."""
+    folder = tmp_path_factory.mktemp("state")
+    os.environ["PLAYGROUND_STATE"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="module")
 def server():
     """URL of app.py served by `streamlit run` on a free localhost port."""
-    app = Path(os.environ.get("PLAYGROUND_APP", ROOT / "app.py"))
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert process.poll() is None, process.stdout.read()
-            assert time.monotonic() < deadline, "streamlit did not start"
-            time.sleep(0.3)
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(10)
+    process, url = streamlit_server.launch()
+    yield url
+    streamlit_server.stop(process)
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,11 @@ from playground.runs.executor import (DatasetInfo, Executor, RunLimitError, RunO
                                       UnknownRunError, run_label)
 from playground.runs.local import LocalExecutor
 from playground.runs.registry import KEEP_RUNS_PER_SESSION, RunRegistry
-from playground.runs.store import InMemoryStore, RunEntry, RunStore
+from playground.runs.sqlite_store import SqliteStore, open_store
+from playground.runs.store import InMemoryStore, RunEntry, RunStore, StoreBounds, StoredRun
 
 __all__ = ["DatasetInfo", "Executor", "InMemoryStore", "KEEP_RUNS_PER_SESSION",
            "LocalExecutor", "RunEntry", "RunLimitError", "RunOptions", "RunRecords",
            "RunRegistry", "RunStatus", "RunStore", "RunSummary", "SnapshotInfo",
-           "UnknownRunError", "run_label"]
+           "SqliteStore", "StoreBounds", "StoredRun", "UnknownRunError", "open_store",
+           "run_label"]

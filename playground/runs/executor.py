@@ -72,6 +72,7 @@ class RunStatus:
     config: S.TrainingConfig         # a copy: augmentation may change while it trains
     idle_note: str = ""              # why the registry paused it, for the page to say
     dataset_note: str = ""           # e.g. trained on an embedded subset
+    from_store: bool = False         # opened again from the run store: it trains no further
 
     @property
     def label(self) -> str:
@@ -119,7 +120,7 @@ class DatasetInfo:
 
 @dataclass
 class RunSummary:
-    """What "compare runs" keeps of a finished run: settings and curves, no weights."""
+    """What "compare runs" shows of a stored run: settings and curves, no weights."""
 
     run_id: str
     number: int
@@ -145,10 +146,18 @@ class Executor(Protocol):
 
     # --- making and freeing runs ------------------------------------------------------
     def create(self, owner: str, model_spec: S.ModelSpec, config: S.TrainingConfig,
-               dataset_name: str, device: str = "auto",
-               options: RunOptions | None = None) -> str:
+               dataset_name: str, device: str = "auto", options: RunOptions | None = None,
+               initial_weights: StateDict | None = None) -> str:
         """A new run, ready to start; RunLimitError at the caps, SpecError or DataError
-        when the network does not fit the dataset or the dataset cannot be loaded."""
+        when the network does not fit the dataset or the dataset cannot be loaded.
+        `initial_weights` (a CPU state_dict of the spec's network) replace the seed's draw:
+        training on from a stored run."""
+
+    def open_stored(self, owner: str, run_id: str, number: int | None = None) -> str | None:
+        """One of the owner's stored runs (`history`; without a number the newest under
+        that id) as a run to read: ended (finished, stopped, failed or interrupted) with
+        its stored step, records and weights. Its id, or None when the store no longer
+        has it; DataError when its dataset cannot be loaded."""
 
     def free(self, run_id: str) -> None:
         """Stop the run, keep its summary for comparison, free its model and tensors."""
@@ -194,7 +203,12 @@ class Executor(Protocol):
         """The session that made the run, even after the run was freed."""
 
     def history(self, owner: str) -> list[RunSummary]:
-        """The session's last few finished, stopped or reset runs."""
+        """The session's stored runs, oldest first: ended, reset, or as at the last epoch
+        end of one still training (after a restart those read "interrupted")."""
+
+    def evictions(self, owner: str) -> list[str]:
+        """The session's stored runs evicted to stay within the store's bounds since the
+        last call (label and which bound), for the page to say so."""
 
     def close(self) -> None:
         """Stop every run (tests, server shutdown)."""

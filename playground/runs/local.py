@@ -2,7 +2,8 @@
 
 Datasets come from the process-wide cache (playground.data.shared) and are shared
 read-only by every run. Trainer state changes wake the registry, so a freed training slot
-goes to the next run in line at once.
+goes to the next run in line at once; so do epoch ends, after which the registry stores the
+run. A stored run opened again is a trainer restored to how it was stored, on the CPU.
 """
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ from playground.runs.executor import (DatasetInfo, RunLimitError, RunOptions, Ru
                                       RunStatus, RunSummary, SnapshotInfo, StateDict,
                                       UnknownRunError)
 from playground.runs.registry import RunRegistry
-from playground.runs.store import RunStore
+from playground.runs.store import RunStore, StoredRun
 from playground.train import trainer as T
+from playground.train.records import RunProgress
 from playground.train.threads import BACKGROUND_NICE
 
 SAMPLE_IMAGES = 8  # DatasetInfo.samples
@@ -36,6 +38,9 @@ class LocalRun:
     dataset_name: str        # what it was loaded by
     dataset: Dataset         # the shared CPU copy (the trainer holds its own on the device)
     dataset_note: str
+    from_store: bool = False  # opened again from the run store
+    # How far it got and its weights at the last epoch end, until the registry stores them.
+    epoch_end: tuple[RunProgress, StateDict] | None = None
 
 
 class TrainerWorkers:
@@ -78,16 +83,39 @@ class TrainerWorkers:
             trainer.stop()
 
     def reinitialise(self, run_id: str) -> None:
-        if (trainer := self._trainer(run_id)) is not None:
-            trainer.reset()
+        if (run := self.get(run_id)) is not None:
+            run.trainer.reset()
+            run.epoch_end, run.from_store = None, False
 
-    def summary(self, run_id: str, number: int) -> RunSummary | None:
-        trainer = self._trainer(run_id)
-        if trainer is None:
+    def epoch_ended(self, run_id: str) -> None:
+        """In the training thread, right after an epoch's records: copy what the registry
+        will store (one CPU copy of the weights per epoch; nothing per step)."""
+        if (run := self.get(run_id)) is not None:
+            taken = (run.trainer.progress(), run.trainer.latest_weights()[1])
+            with self._lock:
+                run.epoch_end = taken
+
+    def unsaved_epoch(self, run_id: str) -> bool:
+        run = self.get(run_id)
+        return run is not None and run.epoch_end is not None
+
+    def stored(self, run_id: str, owner: str,
+               number: int) -> tuple[StoredRun, StateDict] | None:
+        run = self.get(run_id)
+        if run is None:
             return None
-        steps, evals, epochs = trainer.history()
-        return RunSummary(run_id, number, trainer.spec, dataclasses.replace(trainer.config),
-                          str(trainer.device), steps, evals, epochs, trainer.state)
+        with self._lock:  # an epoch end in the training thread may be writing it
+            taken, run.epoch_end = run.epoch_end, None
+        trainer, state = run.trainer, run.trainer.state
+        if state in T.ENDED:
+            progress, weights = trainer.progress(), trainer.latest_weights()[1]
+        elif taken is not None:
+            progress, weights = taken
+        else:
+            return None
+        return StoredRun(run_id, number, owner, trainer.spec, dataclasses.replace(trainer.config),
+                         run.dataset_name, str(trainer.device), state, trainer.message,
+                         trainer.steps_per_epoch, progress), weights
 
     def release(self, run_id: str) -> None:
         with self._lock:
@@ -107,22 +135,52 @@ class LocalExecutor:
 
     # --- making and freeing runs ------------------------------------------------------
     def create(self, owner: str, model_spec: S.ModelSpec, config: S.TrainingConfig,
-               dataset_name: str, device: str = "auto",
-               options: RunOptions | None = None) -> str:
+               dataset_name: str, device: str = "auto", options: RunOptions | None = None,
+               initial_weights: StateDict | None = None) -> str:
         data = (self._load_dataset or shared.dataset)(dataset_name)
-        observed = dataclasses.asdict(options or RunOptions())
-        trainer = T.Trainer(model_spec, data, config, T.TrainerOptions(
-            device=device, thread_nice=BACKGROUND_NICE,
-            on_state_change=lambda state: self.registry.wake(), **observed))
         run_id = secrets.token_urlsafe(8)
-        note = f"Training on {data.source}." if data.is_subset else ""
-        self._workers.add(run_id, LocalRun(trainer, dataset_name, data, note))
+        trainer = T.Trainer(model_spec, data, config,
+                            self._trainer_options(run_id, device, options, initial_weights))
+        self._workers.add(run_id, LocalRun(trainer, dataset_name, data, _dataset_note(data)))
         try:
             self.registry.admit(run_id, owner, trainer.device.type)
         except RunLimitError:
             self._workers.release(run_id)
             raise
         return run_id
+
+    def _trainer_options(self, run_id: str, device: str, options: RunOptions | None,
+                         initial_weights: StateDict | None) -> T.TrainerOptions:
+        observed = dataclasses.asdict(options or RunOptions())
+        return T.TrainerOptions(
+            device=device, thread_nice=BACKGROUND_NICE, initial_weights=initial_weights,
+            on_state_change=lambda state: self.registry.wake(),
+            on_epoch_end=lambda record: self._epoch_ended(run_id), **observed)
+
+    def _epoch_ended(self, run_id: str) -> None:
+        self._workers.epoch_ended(run_id)
+        self.registry.wake()
+
+    def open_stored(self, owner: str, run_id: str, number: int | None = None) -> str | None:
+        found = self.registry.stored_run(owner, run_id, number)
+        if found is None:
+            return None
+        stored, weights = found
+        if stored.state not in T.ENDED:  # stored at an epoch end and still training here
+            return stored.run_id if self._workers.get(stored.run_id) is not None else None
+        data = (self._load_dataset or shared.dataset)(stored.dataset_name)
+        # Its own id while that is free (a reload's URL still names it), else a new one.
+        opened = stored.run_id
+        if self._workers.get(opened) is not None or self.registry.entry(opened) is not None:
+            opened = secrets.token_urlsafe(8)
+        # On the CPU: it is there to be read; training on makes a new run on any device.
+        trainer = T.Trainer(stored.spec, data, stored.config,
+                            self._trainer_options(opened, "cpu", None, weights))
+        trainer.restore(stored.progress, stored.state, stored.message)
+        self._workers.add(opened, LocalRun(trainer, stored.dataset_name, data,
+                                           _dataset_note(data), from_store=True))
+        self.registry.readmit(opened, owner, stored.number, trainer.device.type, stored.state)
+        return opened
 
     def free(self, run_id: str) -> None:
         self.registry.remove(run_id)
@@ -189,7 +247,7 @@ class LocalExecutor:
             train_seconds=trainer.train_seconds, steps_per_epoch=trainer.steps_per_epoch,
             total_steps=trainer.total_steps, device=str(trainer.device), spec=trainer.spec,
             config=dataclasses.replace(trainer.config), idle_note=entry.idle_note,
-            dataset_note=run.dataset_note)
+            dataset_note=run.dataset_note, from_store=run.from_store)
 
     def records(self, run_id: str, since_step: int = 0) -> RunRecords:
         trainer = self._run(run_id).trainer
@@ -247,5 +305,12 @@ class LocalExecutor:
     def history(self, owner: str) -> list[RunSummary]:
         return self.registry.history(owner)
 
+    def evictions(self, owner: str) -> list[str]:
+        return self.registry.evictions(owner)
+
     def close(self) -> None:
         self.registry.close()
+
+
+def _dataset_note(data: Dataset) -> str:
+    return f"Training on {data.source}." if data.is_subset else ""

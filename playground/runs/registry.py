@@ -6,7 +6,8 @@ in the session (and the page URL, so a reload reattaches). The registry:
 - pauses a run whose page has not been seen for IDLE_PAUSE_SECONDS (a lecturer switching
   to slides loses nothing), and stops and frees one unseen for IDLE_STOP_SECONDS;
 - lets at most `slots` runs train at once per device and queues the rest in order;
-- keeps each session's last few runs (settings and curves, no weights) for comparison.
+- stores each run (settings, curves, weights) at every epoch end and when it ends, so a
+  session's last few runs can be compared and opened again, after a restart too.
 A reaper thread does the timed work; it exists only while the registry holds runs. All
 its state is in a RunStore; the trainers are reached through `Workers`, by run id.
 """
@@ -19,9 +20,9 @@ import time
 from dataclasses import replace
 from typing import Callable, Protocol
 
-from playground.runs.executor import RunLimitError, RunSummary
-from playground.runs.store import InMemoryStore, RunEntry, RunStore
-from playground.train.trainer import PAUSED, READY, RUNNING
+from playground.runs.executor import RunLimitError, RunSummary, StateDict
+from playground.runs.store import InMemoryStore, RunEntry, RunStore, StoredRun, StoreBounds
+from playground.train.trainer import ENDED, PAUSED, READY, RUNNING
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ MAX_RUNS_PER_SESSION = 1     # active runs per browser session (its tabs share o
 IDLE_PAUSE_SECONDS = 120.0   # unseen this long: pause
 IDLE_STOP_SECONDS = 30 * 60.0  # unseen this long: stop and free the memory
 SWEEP_SECONDS = 1.0          # how often the reaper looks
-KEEP_RUNS_PER_SESSION = 5    # finished runs kept for "compare runs"
+# Runs kept per session (owner) for "compare runs" and to open again: the store's bound.
+KEEP_RUNS_PER_SESSION = StoreBounds.from_env().runs_per_owner
 # Runs allowed to train at the same time, per device type. One CPU run already uses every
 # core; a GPU has room for a few small networks.
 TRAINING_SLOTS = {"cpu": _env_slots("PLAYGROUND_RUNS_PER_CPU", 1),
@@ -63,7 +65,14 @@ class Workers(Protocol):
     def reinitialise(self, run_id: str) -> None:
         """Fresh weights from the seed, empty records (the run is stopped)."""
 
-    def summary(self, run_id: str, number: int) -> RunSummary | None: ...
+    def unsaved_epoch(self, run_id: str) -> bool:
+        """An epoch ended since the run was last stored."""
+
+    def stored(self, run_id: str, owner: str,
+               number: int) -> tuple[StoredRun, StateDict] | None:
+        """The run as the store keeps it, with a copy of its weights: as at its last epoch
+        end while it trains, as it is now once it has ended; None if there is nothing."""
+
     def release(self, run_id: str) -> None:
         """Drop the trainer: its model and tensors are freed."""
 
@@ -82,6 +91,7 @@ class RunRegistry:
         self.sweep_seconds, self.max_active, self.clock = sweep_seconds, max_active, clock
         self.max_per_session = max_per_session
         self._lock = threading.RLock()
+        self._saving = threading.Lock()  # one store write at a time, in the order taken
         self._wake = threading.Event()
         self._reaper: threading.Thread | None = None
         self._closed = False
@@ -129,31 +139,75 @@ class RunRegistry:
             return self.store.owner_of(run_id) if run_id else None
 
     def remove(self, run_id: str) -> None:
-        """Stop the run, keep its summary for comparison, free its model and tensors."""
+        """Stop the run, store it (for comparison and to open again), free its model and
+        tensors."""
         with self._lock:
-            entry = self.store.pop(run_id)
-            if entry is None:
+            if self.store.get(run_id) is None:
                 return
             self.store.dequeue(run_id)
         self.workers.stop(run_id)
-        self._archive(entry)
+        self._save(run_id)  # while its entry still says what was stored already
+        with self._lock:
+            if self.store.pop(run_id) is None:
+                return  # another thread freed it meanwhile
         self.workers.release(run_id)
         self._wake.set()
 
-    # --- history ------------------------------------------------------------------------
-    def _archive(self, entry: RunEntry) -> None:
-        """Keep the run's settings and curves (not its weights) in its session's history."""
-        summary = self.workers.summary(entry.run_id, entry.number)
-        if summary is None or not summary.steps:
-            return
+    def readmit(self, run_id: str, owner: str, number: int, device_key: str,
+                stored_state: str) -> None:
+        """Take in a stored run opened again (its trainer already made): it keeps its
+        number, and being ended it holds no place under the caps."""
         with self._lock:
-            kept = [s for s in self.store.summaries(entry.owner)
-                    if (s.run_id, s.number) != (entry.run_id, entry.number)]
-            self.store.set_summaries(entry.owner, (kept + [summary])[-KEEP_RUNS_PER_SESSION:])
+            self.store.put(RunEntry(run_id, owner, number, device_key, self.clock(),
+                                    saved_state=stored_state))
+            self.store.set_owner(run_id, owner)
+            self._ensure_reaper()
+
+    # --- the run store --------------------------------------------------------------------
+    def _save_due(self, entry: RunEntry) -> bool:
+        state = self.workers.state(entry.run_id)
+        return (self.workers.unsaved_epoch(entry.run_id)
+                or (state in ENDED and state != entry.saved_state))
+
+    def _save(self, run_id: str) -> None:
+        """Store the run if it ended an epoch or ended since it was last stored. One save
+        at a time, each deciding on the entry as the one before left it, so a run is
+        stored once per change and never an older state over a newer one. Not under the
+        registry's lock: a page must not wait for a write."""
+        with self._saving:
+            with self._lock:
+                entry = self.store.get(run_id)
+            if entry is None or not self._save_due(entry):
+                return
+            found = self.workers.stored(run_id, entry.owner, entry.number)
+            if found is None or found[0].progress.step == 0:
+                return  # nothing trained, nothing worth keeping
+            try:
+                self.store.save_run(*found)
+            except Exception:  # a full disk must not end the run or the page that frees it
+                log.exception("storing run %s failed", run_id)
+                return
+            with self._lock:
+                current = self.store.get(run_id)
+                if current is not None and current.number == entry.number:
+                    self.store.put(replace(current, saved_state=found[0].state))
 
     def history(self, owner: str) -> list[RunSummary]:
-        with self._lock:
-            return self.store.summaries(owner)
+        """The session's stored runs, oldest first (ended, or as at their last epoch end)."""
+        return [run.summary() for run in self.store.stored_runs(owner)]
+
+    def stored_run(self, owner: str, run_id: str,
+                   number: int | None = None) -> tuple[StoredRun, StateDict] | None:
+        """One of the owner's stored runs and its weights (None if gone or not theirs)."""
+        run = self.store.stored_run(run_id, number)
+        if run is None or run.owner != owner:
+            return None
+        weights = self.store.stored_weights(run.run_id, run.number)
+        return None if weights is None else (run, weights)
+
+    def evictions(self, owner: str) -> list[str]:
+        """The owner's stored runs evicted (to stay in bounds) since last asked."""
+        return self.store.take_evictions(owner)
 
     # --- commands ----------------------------------------------------------------------
     def request_start(self, run_id: str) -> None:
@@ -191,13 +245,13 @@ class RunRegistry:
         if entry is None:
             return
         self.workers.stop(run_id)
-        self._archive(entry)
+        self._save(run_id)
         self.workers.reinitialise(run_id)
         with self._lock:
             current = self.store.get(run_id)
             if current is not None:
                 number = self.store.next_number(current.owner)
-                self.store.put(replace(current, number=number, idle_note=""))
+                self.store.put(replace(current, number=number, idle_note="", saved_state=""))
         self._wake.set()
 
     def wake(self) -> None:
@@ -226,7 +280,8 @@ class RunRegistry:
 
     # --- the timed work -----------------------------------------------------------------
     def sweep(self) -> None:
-        """Pause or free unseen runs, then start queued runs where a slot is free."""
+        """Pause or free unseen runs, start queued runs where a slot is free, then store
+        runs that ended an epoch or ended."""
         now = self.clock()
         to_free = []
         with self._lock:
@@ -243,6 +298,10 @@ class RunRegistry:
                                          f"{unseen / 60:.0f} min or more. Press Resume to "
                                          "go on."))
             self._schedule()
+            to_save = [entry.run_id for entry in self.store.entries()
+                       if entry.run_id not in to_free and self._save_due(entry)]
+        for run_id in to_save:
+            self._save(run_id)
         for run_id in to_free:
             self.remove(run_id)
 

@@ -1,9 +1,11 @@
-"""The executor of this server process: every page and script in it shares the one."""
+"""The executor of this server process: every page and script in it shares the one. Its
+runs are stored in the state folder ($PLAYGROUND_STATE), so they survive a restart."""
 from __future__ import annotations
 
 import threading
 
 from playground.runs.local import LocalExecutor
+from playground.runs.sqlite_store import open_store
 
 _executor: LocalExecutor | None = None
 _making = threading.Lock()
@@ -14,5 +16,5 @@ def executor() -> LocalExecutor:
     global _executor
     with _making:
         if _executor is None:
-            _executor = LocalExecutor()
+            _executor = LocalExecutor(store=open_store())
         return _executor

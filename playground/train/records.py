@@ -41,6 +41,18 @@ class EpochRecord:
 
 
 @dataclass
+class RunProgress:
+    """How far a run got: its step, training time and records. A stored run comes back
+    with it (`Trainer.restore`)."""
+
+    step: int
+    train_seconds: float
+    steps: list[StepRecord]
+    evals: list[EvalRecord]
+    epochs: list[EpochRecord]
+
+
+@dataclass
 class NormRecord:
     """Per-layer L2 norms of the weights and of the last gradients, at one step."""
 

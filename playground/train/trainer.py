@@ -22,14 +22,16 @@ from playground.data.datasets import Dataset
 from playground.train.device import (compile_network, failure_message, has_native_bf16,
                                      pick_device)
 from playground.train.optim import make_optimizer, make_scheduler
-from playground.train.records import (EpochRecord, EvalRecord, NormRecord, Snapshot,
-                                      SnapshotRing, StepRecord)
+from playground.train.records import (EpochRecord, EvalRecord, NormRecord, RunProgress,
+                                      Snapshot, SnapshotRing, StepRecord)
 from playground.train.step import evaluate, train_step
 from playground.train.threads import cpu_cores, lower_thread_priority
 
-# Trainer states, as the UI shows them.
-READY, RUNNING, PAUSED, FINISHED, STOPPED, FAILED = (
-    "ready", "running", "paused", "finished", "stopped", "failed")
+# Trainer states, as the UI shows them. INTERRUPTED is never reached by training: it is a
+# stored run whose server stopped while it trained, shown again (`restore`).
+READY, RUNNING, PAUSED, FINISHED, STOPPED, FAILED, INTERRUPTED = (
+    "ready", "running", "paused", "finished", "stopped", "failed", "interrupted")
+ENDED = (FINISHED, STOPPED, FAILED, INTERRUPTED)  # states a run never trains on from
 
 
 @dataclass
@@ -57,6 +59,9 @@ class TrainerOptions:
     # it above 0 so that page refreshes, a few tens of ms of Python each, are not queued
     # behind training on a 2-core machine; training loses only the time the pages use.
     thread_nice: int = 0
+    # Start from these weights (a CPU state_dict of the spec's network) instead of the
+    # seed's draw: a run trained on from a stored one. Reset goes back to them.
+    initial_weights: dict[str, torch.Tensor] | None = None
 
 
 @dataclass
@@ -132,6 +137,8 @@ class Trainer:
             self.shuffle_generator = torch.Generator().manual_seed(seed + 1)
             self.device_generator = torch.Generator(self.device).manual_seed(seed + 2)
             network = M.build_model(self.spec, "cpu", init_generator, self.analysis)
+            if self.options.initial_weights is not None:
+                network.load_state_dict(self.options.initial_weights)
             self.network = network.to(self.device).train()
             M.set_dropout_generator(self.network, self.device_generator)
             self._train_forward = (compile_network(self.network, self.device)
@@ -152,6 +159,27 @@ class Trainer:
             self._state, self._message = READY, ""
             self._take_snapshot()
 
+    def restore(self, progress: RunProgress, state: str, message: str) -> None:
+        """Show a stored run as it was stored: its step, records and how it ended (its
+        weights came with `initial_weights`). It trains no further; reset starts it again."""
+        if state not in ENDED:
+            raise ValueError(f"a restored run must have ended, not be {state!r}")
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                raise RuntimeError("stop the run before restoring one into it")
+            self.step_count, self.train_seconds = progress.step, progress.train_seconds
+            self.step_records, self.eval_records = list(progress.steps), list(progress.evals)
+            self.epoch_records = list(progress.epochs)
+            self._snapshots = SnapshotRing(self.options.snapshot_every)
+            self._state, self._message = state, message
+            self._take_snapshot()
+
+    def progress(self) -> RunProgress:
+        """A copy of how far the run got."""
+        with self._lock:
+            return RunProgress(self.step_count, self.train_seconds, list(self.step_records),
+                               list(self.eval_records), list(self.epoch_records))
+
     # --- commands (any thread) -------------------------------------------------------------
     def start(self) -> None:
         with self._lock:
@@ -170,7 +198,7 @@ class Trainer:
     def step(self, batches: int = 1) -> None:
         """Run `batches` training steps, then stay paused."""
         with self._lock:
-            if self._state in (FINISHED, STOPPED, FAILED):
+            if self._state in ENDED:
                 return
             self._pending_steps += max(1, int(batches))
             if self._state == READY:

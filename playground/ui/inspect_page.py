@@ -61,6 +61,9 @@ def render() -> None:
         return
     st.caption("Pick an image to look at the network with, then a panel. While the run "
                "trains, the panels follow it; the time machine goes back to earlier steps.")
+    if run.from_store:
+        st.caption(f"A saved run ({run.state} at step {run.step:,}): its weights as they "
+                   "were saved; the earlier snapshots were not kept.")
     probe = _probe_section(run)
     if probe is None:
         return

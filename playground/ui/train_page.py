@@ -7,6 +7,9 @@ registry the page is still open, and every state change redraws the whole page o
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+
 import numpy as np
 
 import streamlit as st
@@ -22,7 +25,7 @@ from playground.data.datasets import DATASET_NAMES, KNOWN_SHAPES, DataError, Dat
 from playground.model import build as M
 from playground.presets import load_preset, preset_names
 from playground.runs import (KEEP_RUNS_PER_SESSION, RunLimitError, RunRecords, RunStatus,
-                             RunSummary, run_label)
+                             RunSummary, UnknownRunError, run_label)
 from playground.ui.build.layer_labels import in_page_words
 from playground.ui.panels import TRAIN_PANELS as PANELS
 from playground.ui import runs
@@ -239,7 +242,7 @@ def _start(settings: dict) -> None:
 def _step(settings: dict, epoch: bool) -> None:
     run = _current_status()
     run_id = run.run_id if run is not None else None
-    if run is None or run.state in (T.FINISHED, T.STOPPED, T.FAILED):
+    if run is None or run.state in T.ENDED:
         run_id = _new_run(settings)
     if run_id is not None:
         runs.executor().step_epoch(run_id) if epoch else runs.executor().step(run_id)
@@ -278,6 +281,18 @@ def _controls(settings: dict, run: RunStatus | None) -> None:
     error = st.session_state.pop("train_error", None)
     if error:
         st.error(plain(error))
+    _eviction_note()
+
+
+def _eviction_note() -> None:
+    """Say which of this session's saved runs the store deleted to stay within its bounds
+    (the last few, for as long as the session lasts)."""
+    notes = st.session_state.setdefault("evicted_runs", [])
+    notes.extend(runs.executor().evictions(runs.session_owner()))
+    del notes[:-3]
+    if notes:
+        st.info(f"To make room, the oldest of your saved runs were deleted: "
+                f"{plain('; '.join(notes))}.")
 
 
 # --- the live part ----------------------------------------------------------------------------
@@ -302,6 +317,7 @@ def _draw_live_panels(settings: dict, run: RunStatus | None) -> RunRecords | Non
     if run is None:
         st.info("Press **Train** to start, or **Step** to train one batch at a time. "
                 "Nothing is trained yet.")
+        _saved_runs(None)
         return None
     if run.dataset_note:
         st.warning(run.dataset_note)
@@ -357,8 +373,7 @@ def _status(run: RunStatus, steps, evals) -> None:
     columns[2].metric("Epoch", f"{run.epoch:.2f} / {run.config.epochs}")
     columns[3].metric("Test accuracy", "-" if test is None else f"{test:.1%}")
     columns[4].metric("Images/s", "-" if latest is None else f"{latest.samples_per_s:,.0f}")
-    remaining = run.remaining_seconds if run.state not in (
-        T.FINISHED, T.STOPPED, T.FAILED) else None
+    remaining = run.remaining_seconds if run.state not in T.ENDED else None
     columns[5].metric("Trained / left", f"{_clock(run.train_seconds)} / {_clock(remaining)}",
                       help="Time spent in training steps so far, and the time the remaining "
                            "steps need at this pace")
@@ -374,6 +389,38 @@ def _status(run: RunStatus, steps, evals) -> None:
         st.error(run.message)
     elif run.state == T.FINISHED:
         st.success(f"Finished: {run.message}.")
+    elif run.state == T.INTERRUPTED:
+        _interrupted(run)
+    if run.from_store:
+        st.caption("Opened from your saved runs: its curves and its weights as they were "
+                   "saved. It also opens on the Inspect page.")
+
+
+def _interrupted(run: RunStatus) -> None:
+    done = run.step // run.steps_per_epoch
+    left = max(1, run.config.epochs - done)
+    st.warning(f"Interrupted: {run.message}; what it learnt after that is lost. Train on "
+               f"from there ({left} more epoch{'s' if left > 1 else ''}), or press Train "
+               "to start again.")
+    st.button(f"Train on from epoch {done}", key="train-on", on_click=_train_on,
+              help="A new run that starts from these weights, with the same settings, "
+                   "for the epochs that were left (the optimizer starts afresh)")
+
+
+def _train_on() -> None:
+    run = _current_status()
+    if run is None or run.state != T.INTERRUPTED:
+        return
+    _close_settings()
+    done = run.step // run.steps_per_epoch
+    config = dataclasses.replace(run.config, epochs=max(1, run.config.epochs - done))
+    try:
+        _, weights = runs.executor().latest_weights(run.run_id)
+        runs.start_run(run.spec, config, device=st.session_state.get("device", "auto"),
+                       initial_weights=weights)
+    except (DataError, S.SpecError, RunLimitError, RuntimeError, ValueError,
+            UnknownRunError) as error:
+        st.session_state["train_error"] = str(error)
 
 
 def _analysis(run: RunStatus) -> M.Analysis:
@@ -552,11 +599,47 @@ def _compare(run: RunStatus, records: RunRecords) -> None:
     entries = [(for_chart(label), steps, evals) for label, steps, evals in entries]
     if not history:
         st.info("Runs you finish, stop or reset stay here (the last "
-                f"{KEEP_RUNS_PER_SESSION}), so you can change one thing, e.g. 3x3 vs "
-                "5x5 kernels or SGD vs Adam, train again and compare the curves.")
+                f"{KEEP_RUNS_PER_SESSION}, also after the server restarts), so you can "
+                "change one thing, e.g. 3x3 vs 5x5 kernels or SGD vs Adam, train again and "
+                "compare the curves.")
     st.plotly_chart(figures.compare_curves(entries), width="stretch", key="compare")
     rows = [_summary_row(current, "this run")] + [_summary_row(s, "") for s in reversed(history)]
     st.dataframe(rows, hide_index=True, width="stretch")
+    _saved_runs(run)
+
+
+def _saved_runs(run: RunStatus | None) -> None:
+    """Open one of this session's saved runs again: its curves here, its weights on the
+    Inspect page, and training on from it when it was interrupted."""
+    saved = [s for s in reversed(runs.executor().history(runs.session_owner()))
+             if run is None or (s.run_id, s.number) != (run.run_id, run.number)]
+    if not saved:
+        return
+    names = {f"{s.run_id}#{s.number}": s for s in saved}
+    # The key follows the list, so a list that changed never keeps a choice that is gone.
+    version = hashlib.sha1("".join(names).encode()).hexdigest()[:8]
+    columns = st.columns([4, 1])
+    choice = columns[0].selectbox(
+        "Open a saved run", list(names), key=f"saved-run-{version}",
+        format_func=lambda name: f"{names[name].label} ({names[name].state})")
+    columns[1].button("Open", key="open-saved", disabled=_is_active(run), width="stretch",
+                      on_click=_open_saved, args=(names[choice].run_id, names[choice].number),
+                      help="Stop the run shown now first" if _is_active(run) else
+                           "Show this run's curves, and its weights on the Inspect page")
+
+
+def _open_saved(run_id: str, number: int) -> None:
+    try:
+        opened = runs.open_stored(run_id, number)
+    except (DataError, RuntimeError, ValueError) as error:
+        st.session_state["train_error"] = f"This saved run cannot be opened: {error}"
+        return
+    if opened is None:
+        st.session_state["train_error"] = "This saved run is no longer kept."
+        return
+    status = runs.executor().status(opened)
+    if status is not None:
+        session.set_spec(status.spec)  # Train and Build go on with its network
 
 
 def _summary_row(summary: RunSummary, note: str) -> dict:
