@@ -389,7 +389,8 @@ def test_a_run_whose_pages_are_gone_is_released_from_the_caps_and_resumes_later(
         connections.shown = {closed.run_id}
         executor.start(closed.run_id, owner="a")
         wait_for(lambda: closed.trainer.state == T.RUNNING, timeout=10)
-        assert registry.holds_place(closed.run_id) and executor.status(closed.run_id).idle_note == ""
+        assert registry.holds_place(closed.run_id)
+        assert executor.status(closed.run_id).idle_note == ""
     finally:
         executor.close()
 
