@@ -4,6 +4,13 @@ Pages hold a run id, never a trainer or a module. What crosses this interface is
 dataclasses, records, numbers and CPU tensors, so a backend may train in this process
 (`playground.runs.local`) or in another process or machine. Commands to a run that no
 longer exists do nothing; reads of one raise UnknownRunError (status says None instead).
+
+Control of a run belongs to the browser that started it. Every command takes the caller's
+`owner` (keyword-only): a page passes its browser's owner id and a command to a run that
+another owner made raises NotOwnerError. `owner=None` is the server itself (a script, a
+test, the administrator page), which may command any run; pages never pass None.
+Reads take no owner: a browser that opens another's address may watch its run, and the
+pages decide what a watcher sees (never its weights as a download, never its history).
 """
 from __future__ import annotations
 
@@ -27,6 +34,15 @@ class RunLimitError(RuntimeError):
 
 class UnknownRunError(KeyError):
     """The run id names no run (never made, or stopped and freed)."""
+
+
+class NotOwnerError(PermissionError):
+    """A command to a run from a browser other than the one that started it."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__("this run was started in another browser: only that browser can "
+                         "train, pause, step, stop, reset or change it")
+        self.run_id = run_id
 
 
 def run_label(number: int, model_spec: S.ModelSpec, config: S.TrainingConfig) -> str:
@@ -73,6 +89,9 @@ class RunStatus:
     idle_note: str = ""              # why the registry paused it, for the page to say
     dataset_note: str = ""           # e.g. trained on an embedded subset
     from_store: bool = False         # opened again from the run store: it trains no further
+    age_seconds: float = 0.0         # since it was made
+    connected: bool | None = None    # a page of its browser is open now (None: unknown)
+    holds_place: bool = False        # counts against the caps on active runs now
 
     @property
     def label(self) -> str:
@@ -142,16 +161,17 @@ class RunSummary:
 
 
 class Executor(Protocol):
-    """Where runs live. A run id is all a caller holds."""
+    """Where runs live. A run id is all a caller holds; commands name their caller."""
 
     # --- making and freeing runs ------------------------------------------------------
     def create(self, owner: str, model_spec: S.ModelSpec, config: S.TrainingConfig,
                dataset_name: str, device: str = "auto", options: RunOptions | None = None,
-               initial_weights: StateDict | None = None) -> str:
-        """A new run, ready to start; RunLimitError at the caps, SpecError or DataError
-        when the network does not fit the dataset or the dataset cannot be loaded.
-        `initial_weights` (a CPU state_dict of the spec's network) replace the seed's draw:
-        training on from a stored run."""
+               initial_weights: StateDict | None = None, *, address: str | None = None) -> str:
+        """A new run of `owner`, ready to start; RunLimitError at the caps (the server's,
+        the owner's, and the client address's when one is given and that cap is set),
+        SpecError or DataError when the network does not fit the dataset or the dataset
+        cannot be loaded. `initial_weights` (a CPU state_dict of the spec's network) replace
+        the seed's draw: training on from a stored run."""
 
     def open_stored(self, owner: str, run_id: str, number: int | None = None) -> str | None:
         """One of the owner's stored runs (`history`; without a number the newest under
@@ -159,27 +179,30 @@ class Executor(Protocol):
         its stored step, records and weights. Its id, or None when the store no longer
         has it; DataError when its dataset cannot be loaded."""
 
-    def free(self, run_id: str) -> None:
+    def free(self, run_id: str, *, owner: str | None = None) -> None:
         """Stop the run, keep its summary for comparison, free its model and tensors."""
 
     def touch(self, run_id: str) -> bool:
-        """A page still shows the run (keeps the idle pause away); False if it is gone."""
+        """A page of its owner still shows the run (keeps the idle pause away); False if
+        it is gone."""
 
-    # --- commands ---------------------------------------------------------------------
-    def start(self, run_id: str) -> None:
-        """Train now if the device has a free slot, else join its queue."""
+    # --- commands (NotOwnerError when `owner` is not the run's) -------------------------
+    def start(self, run_id: str, *, owner: str | None = None) -> None:
+        """Train now if the device has a free slot, else join its queue. A run paused
+        because its page was closed takes its place under the caps back first
+        (RunLimitError when there is none)."""
 
-    def resume(self, run_id: str) -> None: ...
-    def pause(self, run_id: str) -> None: ...
-    def step(self, run_id: str, batches: int = 1) -> None: ...
-    def step_epoch(self, run_id: str) -> None: ...
-    def stop(self, run_id: str) -> None: ...
+    def resume(self, run_id: str, *, owner: str | None = None) -> None: ...
+    def pause(self, run_id: str, *, owner: str | None = None) -> None: ...
+    def step(self, run_id: str, batches: int = 1, *, owner: str | None = None) -> None: ...
+    def step_epoch(self, run_id: str, *, owner: str | None = None) -> None: ...
+    def stop(self, run_id: str, *, owner: str | None = None) -> None: ...
 
-    def reset(self, run_id: str) -> None:
+    def reset(self, run_id: str, *, owner: str | None = None) -> None:
         """Keep the run's curves for comparison, then re-initialise it from its seed."""
 
-    def set_lr(self, run_id: str, lr: float) -> None: ...
-    def set_augment(self, run_id: str, augment: bool) -> None: ...
+    def set_lr(self, run_id: str, lr: float, *, owner: str | None = None) -> None: ...
+    def set_augment(self, run_id: str, augment: bool, *, owner: str | None = None) -> None: ...
 
     # --- reads --------------------------------------------------------------------------
     def status(self, run_id: str) -> RunStatus | None: ...
@@ -200,7 +223,7 @@ class Executor(Protocol):
 
     # --- sessions -----------------------------------------------------------------------
     def owner_of(self, run_id: str | None) -> str | None:
-        """The session that made the run, even after the run was freed."""
+        """The browser that made the run, even after the run was freed."""
 
     def history(self, owner: str) -> list[RunSummary]:
         """The session's stored runs, oldest first: ended, reset, or as at the last epoch
@@ -209,6 +232,9 @@ class Executor(Protocol):
     def evictions(self, owner: str) -> list[str]:
         """The session's stored runs evicted to stay within the store's bounds since the
         last call (label and which bound), for the page to say so."""
+
+    def all_runs(self) -> list[RunStatus]:
+        """Every run the executor holds, oldest first (the administrator page)."""
 
     def close(self) -> None:
         """Stop every run (tests, server shutdown)."""

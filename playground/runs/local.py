@@ -136,14 +136,14 @@ class LocalExecutor:
     # --- making and freeing runs ------------------------------------------------------
     def create(self, owner: str, model_spec: S.ModelSpec, config: S.TrainingConfig,
                dataset_name: str, device: str = "auto", options: RunOptions | None = None,
-               initial_weights: StateDict | None = None) -> str:
+               initial_weights: StateDict | None = None, *, address: str | None = None) -> str:
         data = (self._load_dataset or shared.dataset)(dataset_name)
         run_id = secrets.token_urlsafe(8)
         trainer = T.Trainer(model_spec, data, config,
                             self._trainer_options(run_id, device, options, initial_weights))
         self._workers.add(run_id, LocalRun(trainer, dataset_name, data, _dataset_note(data)))
         try:
-            self.registry.admit(run_id, owner, trainer.device.type)
+            self.registry.admit(run_id, owner, trainer.device.type, address)
         except RunLimitError:
             self._workers.release(run_id)
             raise
@@ -182,8 +182,8 @@ class LocalExecutor:
         self.registry.readmit(opened, owner, stored.number, trainer.device.type, stored.state)
         return opened
 
-    def free(self, run_id: str) -> None:
-        self.registry.remove(run_id)
+    def free(self, run_id: str, *, owner: str | None = None) -> None:
+        self.registry.remove(run_id, owner)
 
     def touch(self, run_id: str | None) -> bool:
         return self.registry.touch(run_id)
@@ -200,33 +200,41 @@ class LocalExecutor:
         return run
 
     # --- commands ---------------------------------------------------------------------
-    def start(self, run_id: str) -> None:
-        self.registry.request_start(run_id)
+    def start(self, run_id: str, *, owner: str | None = None) -> None:
+        self.registry.request_start(run_id, owner)
 
     resume = start
 
-    def pause(self, run_id: str) -> None:
-        self.registry.pause(run_id)
+    def pause(self, run_id: str, *, owner: str | None = None) -> None:
+        self.registry.pause(run_id, owner)
 
-    def step(self, run_id: str, batches: int = 1) -> None:
-        if (trainer := self.trainer(run_id)) is not None:
+    def _steppable(self, run_id: str, owner: str | None) -> T.Trainer | None:
+        """The trainer, once the caller is its owner and the run has a place to train."""
+        self.registry.check_owner(run_id, owner)
+        self.registry.reclaim(run_id)
+        return self.trainer(run_id)
+
+    def step(self, run_id: str, batches: int = 1, *, owner: str | None = None) -> None:
+        if (trainer := self._steppable(run_id, owner)) is not None:
             trainer.step(batches)
 
-    def step_epoch(self, run_id: str) -> None:
-        if (trainer := self.trainer(run_id)) is not None:
+    def step_epoch(self, run_id: str, *, owner: str | None = None) -> None:
+        if (trainer := self._steppable(run_id, owner)) is not None:
             trainer.step_epoch()
 
-    def stop(self, run_id: str) -> None:
-        self.registry.stop(run_id)
+    def stop(self, run_id: str, *, owner: str | None = None) -> None:
+        self.registry.stop(run_id, owner)
 
-    def reset(self, run_id: str) -> None:
-        self.registry.reset(run_id)
+    def reset(self, run_id: str, *, owner: str | None = None) -> None:
+        self.registry.reset(run_id, owner)
 
-    def set_lr(self, run_id: str, lr: float) -> None:
+    def set_lr(self, run_id: str, lr: float, *, owner: str | None = None) -> None:
+        self.registry.check_owner(run_id, owner)
         if (trainer := self.trainer(run_id)) is not None:
             trainer.set_lr(lr)
 
-    def set_augment(self, run_id: str, augment: bool) -> None:
+    def set_augment(self, run_id: str, augment: bool, *, owner: str | None = None) -> None:
+        self.registry.check_owner(run_id, owner)
         if (trainer := self.trainer(run_id)) is not None:
             trainer.set_augment(augment)
 
@@ -247,7 +255,10 @@ class LocalExecutor:
             train_seconds=trainer.train_seconds, steps_per_epoch=trainer.steps_per_epoch,
             total_steps=trainer.total_steps, device=str(trainer.device), spec=trainer.spec,
             config=dataclasses.replace(trainer.config), idle_note=entry.idle_note,
-            dataset_note=run.dataset_note, from_store=run.from_store)
+            dataset_note=run.dataset_note, from_store=run.from_store,
+            age_seconds=self.registry.clock() - self.registry.client(run_id).made_at,
+            connected=self.registry.is_connected(run_id),
+            holds_place=self.registry.holds_place(run_id))
 
     def records(self, run_id: str, since_step: int = 0) -> RunRecords:
         trainer = self._run(run_id).trainer
@@ -307,6 +318,10 @@ class LocalExecutor:
 
     def evictions(self, owner: str) -> list[str]:
         return self.registry.evictions(owner)
+
+    def all_runs(self) -> list[RunStatus]:
+        found = (self.status(run_id) for run_id in self.registry.run_ids())
+        return sorted((s for s in found if s is not None), key=lambda s: -s.age_seconds)
 
     def close(self) -> None:
         self.registry.close()

@@ -31,6 +31,7 @@ from playground.train import trainer as T
 from playground.ui import runs
 from playground.ui import session
 from playground.ui import timing
+from playground.ui import watching
 from playground.ui.panels import INSPECT_PANELS as PANELS
 from playground.ui.text import for_chart, plain
 
@@ -59,6 +60,8 @@ def render() -> None:
         st.info("Nothing to inspect yet: start a run on the **Train** page, then come back "
                 "here (it can keep training while you look).")
         return
+    if runs.is_watched(run):
+        watching.banner(run, "inspect")
     st.caption("Pick an image to look at the network with, then a panel. While the run "
                "trains, the panels follow it; the time machine goes back to earlier steps.")
     if run.from_store:

@@ -6,6 +6,7 @@ from typing import Callable
 
 import streamlit as st
 
+from playground.ui import admin_page
 from playground.ui import inspect_page
 from playground.ui import train_page
 from playground.ui.build import page as build_page
@@ -25,8 +26,15 @@ PAGES = (AppPage("Build", ":material/construction:", "build", build_page.render)
          AppPage("Train", ":material/fitness_center:", "train", train_page.render, default=True),
          AppPage("Inspect", ":material/biotech:", "inspect", inspect_page.render),
          AppPage("Learn", ":material/school:", "learn", learn_page.render))
+# Only on a server with PLAYGROUND_ADMIN_TOKEN set; it asks for the token itself.
+ADMIN_PAGE = AppPage("Admin", ":material/admin_panel_settings:", "admin", admin_page.render)
+
+
+def app_pages() -> tuple[AppPage, ...]:
+    """The pages of this server: the administrator's only when its token is set."""
+    return PAGES + ((ADMIN_PAGE,) if admin_page.admin_token() else ())
 
 
 def streamlit_pages() -> list[st.Page]:
     return [st.Page(page.render, title=page.title, icon=page.icon, url_path=page.url_path,
-                    default=page.default) for page in PAGES]
+                    default=page.default) for page in app_pages()]

@@ -31,10 +31,12 @@ from playground.ui.panels import TRAIN_PANELS as PANELS
 from playground.ui import runs
 from playground.ui import session
 from playground.ui import timing
+from playground.ui import watching
 from playground.ui.text import for_chart, plain
 
 REFRESH_SECONDS = 0.5      # live panels while training
 HEARTBEAT_SECONDS = 20.0   # "this page is still open" while nothing changes
+WATCH_SECONDS = 2.0        # a watched run changes by another browser's hand: look often
 GALLERY_SIZE = 24
 DEAD_FILTER_IMAGES = 256
 SCHEDULE_NAMES = {"constant": "constant", "onecycle": "one-cycle"}
@@ -48,6 +50,8 @@ def render() -> None:
                "Curves, predictions and diagnostics refresh twice a second while it trains.")
     run = _current_status()
     runs.session_owner()
+    watched = runs.is_watched(run)
+    watching.copied_note()
     label = "Settings"
     if run is not None:
         config = run.config
@@ -56,16 +60,23 @@ def render() -> None:
                  f"{config.epochs} epochs, {SCHEDULE_NAMES[config.schedule]} schedule, seed "
                  f"{config.seed}{', augmentation' if config.augment else ''} "
                  "(learning rate and augmentation can change while it trains)")
-    # Open until a run starts, so the curves fit on a projected screen; a click reopens it.
-    with st.expander(label, expanded=True, key=SETTINGS_KEY, on_change="rerun"):
-        settings = _settings_form(run)
-    if settings["augment"]:
-        _augmentation_examples(settings["dataset"])
+    if watched:  # another browser's run: its settings to read, nothing to change
+        watching.banner(run, "train")
+        st.caption(label)
+        settings = None
+    else:
+        # Open until a run starts, so the curves fit on a projected screen; a click
+        # reopens it.
+        with st.expander(label, expanded=True, key=SETTINGS_KEY, on_change="rerun"):
+            settings = _settings_form(run)
+        if settings["augment"]:
+            _augmentation_examples(settings["dataset"])
     live = _is_live(run)
     st.session_state["page_live"] = live
     st.fragment(_live_panels, run_every=REFRESH_SECONDS if live else None)(settings)
     if run is not None and not live:
-        st.fragment(_heartbeat, run_every=HEARTBEAT_SECONDS)()
+        st.fragment(_heartbeat,
+                    run_every=WATCH_SECONDS if watched else HEARTBEAT_SECONDS)()
 
 
 def _current_status() -> RunStatus | None:
@@ -75,7 +86,10 @@ def _current_status() -> RunStatus | None:
 
 
 def _heartbeat() -> None:
-    runs.current_run_id()  # touching the run keeps the idle reaper away
+    run_id = runs.current_run_id()  # touching the run keeps the idle reaper away
+    run = runs.executor().status(run_id) if run_id else None
+    if run is not None and runs.is_watched(run) and _is_live(run):
+        st.rerun(scope="app")  # its owner started it again: follow it live
 
 
 def _is_active(run: RunStatus | None) -> bool:
@@ -162,13 +176,13 @@ def _load_chosen_preset() -> None:
 def _change_lr(key: str) -> None:
     run = _current_status()
     if run is not None and run.state in (T.RUNNING, T.PAUSED, T.READY):
-        runs.executor().set_lr(run.run_id, float(st.session_state[key]))
+        runs.set_lr(run.run_id, float(st.session_state[key]))
 
 
 def _change_augment(key: str) -> None:
     run_id = runs.current_run_id()
     if run_id is not None:
-        runs.executor().set_augment(run_id, bool(st.session_state[key]))
+        runs.set_augment(run_id, bool(st.session_state[key]))
 
 
 def _config(settings: dict) -> S.TrainingConfig:
@@ -218,7 +232,7 @@ def _new_run(settings: dict) -> str | None:
 
 def _reusable(run: RunStatus | None, settings: dict) -> bool:
     """A reset run with the very settings on screen: train it instead of making a new one."""
-    if run is None or run.state != T.READY or run.step:
+    if run is None or runs.is_watched(run) or run.state != T.READY or run.step:
         return False
     try:
         config = _config(settings)
@@ -231,56 +245,62 @@ def _close_settings() -> None:
     st.session_state[SETTINGS_KEY] = False
 
 
-def _start(settings: dict) -> None:
+def _start(settings: dict | None) -> None:
+    if settings is None:  # a watcher's page has no settings of its own to train
+        return
     _close_settings()
     run = _current_status()
     run_id = run.run_id if _reusable(run, settings) else _new_run(settings)
     if run_id is not None:
-        runs.executor().start(run_id)
+        runs.start(run_id)
 
 
-def _step(settings: dict, epoch: bool) -> None:
+def _step(settings: dict | None, epoch: bool) -> None:
     run = _current_status()
+    if settings is None:  # a watcher's page: the executor refuses it, the page says why
+        if run is not None:
+            runs.step(run.run_id, epoch)
+        return
     run_id = run.run_id if run is not None else None
     if run is None or run.state in T.ENDED:
         run_id = _new_run(settings)
     if run_id is not None:
-        runs.executor().step_epoch(run_id) if epoch else runs.executor().step(run_id)
+        runs.step(run_id, epoch)
 
 
-def _controls(settings: dict, run: RunStatus | None) -> None:
-    """Media-player buttons. Callbacks run before the rerun, so every button's enabled
-    state below already reflects the command just given."""
+def _controls(settings: dict | None, run: RunStatus | None) -> None:
+    """Media-player buttons (all off for a watched run: `settings` is None). Callbacks
+    run before the rerun, so every button's enabled state below already reflects the
+    command just given."""
     state = run.state if run else None
     queued = bool(run and run.queued)
     busy = bool(run and run.busy)
     active = _is_active(run)
-    executor = runs.executor()
     run_id = run.run_id if run else ""
     can_step = not busy and not queued and state not in (T.RUNNING,)
+    watched = settings is None
     buttons = st.columns(7)
-    buttons[0].button("Train", type="primary", disabled=active, width="stretch",
+    buttons[0].button("Train", type="primary", disabled=active or watched, width="stretch",
                       on_click=_start, args=(settings,), help="Start training from step 0")
-    buttons[1].button("Pause", disabled=not (state == T.RUNNING or queued),
-                      width="stretch", on_click=executor.pause, args=(run_id,))
-    buttons[2].button("Resume", disabled=state != T.PAUSED or queued or busy,
-                      width="stretch", on_click=executor.start,
-                      args=(run_id,))
-    buttons[3].button("Step", disabled=not can_step, width="stretch",
+    buttons[1].button("Pause", disabled=not (state == T.RUNNING or queued) or watched,
+                      width="stretch", on_click=runs.pause, args=(run_id,))
+    buttons[2].button("Resume", disabled=state != T.PAUSED or queued or busy or watched,
+                      width="stretch", on_click=runs.start, args=(run_id,))
+    buttons[3].button("Step", disabled=not can_step or watched, width="stretch",
                       help="Train one batch, then stay paused",
                       on_click=_step, args=(settings, False))
-    buttons[4].button("Step epoch", disabled=not can_step, width="stretch",
+    buttons[4].button("Step epoch", disabled=not can_step or watched, width="stretch",
                       help="Train to the end of this epoch, then stay paused",
                       on_click=_step, args=(settings, True))
-    buttons[5].button("Reset", disabled=run is None, width="stretch",
+    buttons[5].button("Reset", disabled=run is None or watched, width="stretch",
                       help="Stop, keep the curves for comparison, and start again from "
                            "fresh weights drawn with the seed",
-                      on_click=executor.reset, args=(run_id,))
-    buttons[6].button("Stop", disabled=not active, width="stretch",
-                      on_click=executor.stop, args=(run_id,))
-    error = st.session_state.pop("train_error", None)
-    if error:
-        st.error(plain(error))
+                      on_click=runs.reset, args=(run_id,))
+    buttons[6].button("Stop", disabled=not active or watched, width="stretch",
+                      on_click=runs.stop, args=(run_id,))
+    for error in (st.session_state.pop("train_error", None), runs.pop_error()):
+        if error:
+            st.error(plain(error))
     _eviction_note()
 
 
@@ -297,7 +317,7 @@ def _eviction_note() -> None:
 
 # --- the live part ----------------------------------------------------------------------------
 
-def _live_panels(settings: dict) -> None:
+def _live_panels(settings: dict | None) -> None:
     run = _current_status()
     # The settings above are outside this fragment: redraw the whole page once when a run
     # starts or stops changing, so the settings lock and the refresh timer follows.
@@ -312,7 +332,7 @@ def _live_panels(settings: dict) -> None:
                           spec=run.spec.name)
 
 
-def _draw_live_panels(settings: dict, run: RunStatus | None) -> RunRecords | None:
+def _draw_live_panels(settings: dict | None, run: RunStatus | None) -> RunRecords | None:
     _controls(settings, run)
     if run is None:
         st.info("Press **Train** to start, or **Step** to train one batch at a time. "
@@ -589,8 +609,10 @@ def _diagnostics(run: RunStatus, records: RunRecords, dead: list[Dg.DeadFilters]
 
 
 def _compare(run: RunStatus, records: RunRecords) -> None:
-    history = [s for s in runs.executor().history(run.owner) if s.run_id != run.run_id
-               or s.number != run.number]
+    # A watcher sees the run it watches, never the history of the browser that made it.
+    history = [] if runs.is_watched(run) else [
+        s for s in runs.executor().history(runs.session_owner())
+        if s.run_id != run.run_id or s.number != run.number]
     current = RunSummary(run.run_id, run.number, run.spec, run.config, run.device,
                          records.steps, records.evals, records.epochs, run.state)
     entries = [(f"{run_label(run.number, current.spec, current.config)} (this run)",

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from playground.data import datasets as D
 from playground.data import shared
 from playground.train import trainer as T
-from playground.ui import runs
+from playground.ui import ownership, runs
 from tests.support import needs_data
 from tests.unit.test_runs import RunView
 
@@ -45,10 +45,15 @@ def page(small_mnist, monkeypatch):
     monkeypatch.setattr(shared, "dataset", lambda name: small_mnist)
     made = []
 
-    def new_page(run_id=None):
+    def new_page(run_id=None, browser_of=None):
+        """A new session; `browser_of` an earlier page makes it the same browser (its
+        owner secret, which a real browser's cookie carries)."""
         at = AppTest.from_function(train_page_script, default_timeout=TIMEOUT)
         if run_id:
             at.query_params["run"] = run_id
+        if browser_of is not None:
+            at.session_state[ownership.SECRET_KEY] = browser_of.session_state[
+                ownership.SECRET_KEY]
         at.run()
         assert not at.exception, at.exception
         made.append(at)
@@ -238,7 +243,7 @@ def test_a_reload_reattaches_through_the_url(page):
     run = trainer_run(at)
     rerun_until(at, lambda: run.trainer.step_count == 1 and not run.trainer.busy)
     assert at.query_params["run"] == [run.run_id] or at.query_params["run"] == run.run_id
-    reloaded = page(run_id=run.run_id)
+    reloaded = page(run_id=run.run_id, browser_of=at)
     assert trainer_run(reloaded).trainer is run.trainer
     assert reloaded.session_state["run_owner"] == at.session_state["run_owner"]
     assert metric(reloaded, "State") == "paused"

@@ -303,3 +303,151 @@ def test_the_runs_package_imports_no_streamlit():
     code = ("import sys, playground.runs, playground.runs.server, playground.data.shared; "
             "assert 'streamlit' not in sys.modules, 'streamlit imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+# --- ownership: only the browser that started a run controls it -------------------------------
+
+def _observed(executor: LocalExecutor, run_id: str) -> tuple:
+    status = executor.status(run_id)
+    return (status.state, status.step, status.pending_steps, status.queued, status.lr,
+            status.config.augment, status.number)
+
+
+def test_every_command_from_another_owner_is_refused_and_changes_nothing(executor):
+    run = add_run(executor, "a")
+    executor.step(run.run_id, 2, owner="a")
+    wait_for(lambda: run.trainer.step_count == 2 and not run.trainer.busy)
+    before = _observed(executor, run.run_id)
+    weights = run.trainer.latest_weights()[1]["0.weight"].clone()
+    commands = {"start": lambda o: executor.start(run.run_id, owner=o),
+                "resume": lambda o: executor.resume(run.run_id, owner=o),
+                "pause": lambda o: executor.pause(run.run_id, owner=o),
+                "step": lambda o: executor.step(run.run_id, 3, owner=o),
+                "step_epoch": lambda o: executor.step_epoch(run.run_id, owner=o),
+                "stop": lambda o: executor.stop(run.run_id, owner=o),
+                "reset": lambda o: executor.reset(run.run_id, owner=o),
+                "set_lr": lambda o: executor.set_lr(run.run_id, 0.5, owner=o),
+                "set_augment": lambda o: executor.set_augment(run.run_id, True, owner=o),
+                "free": lambda o: executor.free(run.run_id, owner=o)}
+    for name, command in commands.items():
+        with pytest.raises(runs.NotOwnerError, match="started in another browser"):
+            command("b")
+        assert _observed(executor, run.run_id) == before, name
+    assert torch.equal(run.trainer.latest_weights()[1]["0.weight"], weights)
+    assert executor.history("b") == [] and executor.owner_of(run.run_id) == "a"
+    executor.pause(run.run_id, owner="a")   # its own browser, and the server, may
+    executor.set_lr(run.run_id, 0.002, owner="a")
+    executor.stop(run.run_id)
+    assert executor.status(run.run_id).state == T.STOPPED
+    executor.free(run.run_id, owner="a")
+    assert executor.status(run.run_id) is None
+
+
+# --- liveness: a closed tab frees its place, a connected one keeps it --------------------------
+
+class Connections:
+    """The pages' connections as a web server would report them: the runs shown now."""
+
+    def __init__(self):
+        self.shown: set[str] | None = set()
+
+    def __call__(self, run_ids):
+        return None if self.shown is None else self.shown & set(run_ids)
+
+
+def test_a_run_whose_pages_are_gone_is_released_from_the_caps_and_resumes_later(clock):
+    connections = Connections()
+    executor = make_executor(slots={"cpu": 1}, max_active=1, disconnected_release=30,
+                             liveness=connections, clock=clock)
+    registry = executor.registry
+    try:
+        closed = add_run(executor, "a")
+        connections.shown = {closed.run_id}
+        executor.start(closed.run_id, owner="a")
+        wait_for(lambda: executor.records(closed.run_id).steps)
+        with pytest.raises(runs.RunLimitError, match="limit 1"):
+            add_run(executor, "b")
+        connections.shown = set()          # its tab closes
+        registry.sweep()
+        clock.now += 29
+        registry.sweep()
+        assert closed.trainer.state == T.RUNNING and registry.holds_place(closed.run_id)
+        clock.now += 1
+        registry.sweep()
+        assert closed.trainer.state == T.PAUSED and not registry.holds_place(closed.run_id)
+        status = executor.status(closed.run_id)
+        assert "tab was closed" in status.idle_note and status.connected is False
+        assert executor.records(closed.run_id).steps and executor.latest_weights(closed.run_id)
+        other = add_run(executor, "b")    # the class is not locked out
+        executor.start(other.run_id, owner="b")
+        with pytest.raises(runs.RunLimitError, match="limit 1"):
+            executor.start(closed.run_id, owner="a")   # back, but the place is taken
+        with pytest.raises(runs.RunLimitError):
+            executor.step(closed.run_id, owner="a")
+        assert closed.trainer.state == T.PAUSED and not closed.trainer.busy
+        executor.stop(other.run_id, owner="b")
+        connections.shown = {closed.run_id}
+        executor.start(closed.run_id, owner="a")
+        wait_for(lambda: closed.trainer.state == T.RUNNING, timeout=10)
+        assert registry.holds_place(closed.run_id)
+        assert executor.status(closed.run_id).idle_note == ""
+    finally:
+        executor.close()
+
+
+def test_a_connected_page_keeps_its_run_however_rarely_it_asks(clock):
+    connections = Connections()
+    executor = make_executor(slots={"cpu": 1}, idle_pause=120, idle_stop=1800,
+                             liveness=connections, clock=clock)
+    registry = executor.registry
+    try:
+        hidden = add_run(executor, "a")
+        connections.shown = {hidden.run_id}
+        executor.start(hidden.run_id, owner="a")
+        for _ in range(3):                  # an hour with no touch from its throttled page
+            clock.now += 1200
+            registry.sweep()
+        assert hidden.trainer.state == T.RUNNING and executor.status(hidden.run_id).connected
+        connections.shown = None            # no web server to ask: the idle timers apply
+        clock.now += 150
+        registry.sweep()
+        assert hidden.trainer.state == T.PAUSED and "not seen" in hidden.idle_note
+    finally:
+        executor.close()
+
+
+def test_the_optional_cap_per_client_address(clock):
+    executor = make_executor(slots={"cpu": 2}, max_per_address=1, clock=clock)
+
+    def add(owner, address):
+        run_id = executor.create(owner, S.parse_spec(SMALL_NET), S.TrainingConfig(epochs=50),
+                                 "synthetic", device="cpu", address=address)
+        executor.start(run_id, owner=owner)
+        return run_id
+
+    try:
+        add("a", "10.0.0.5")
+        with pytest.raises(runs.RunLimitError,
+                           match=r"address 10.0.0.5 already has 1 active training run\(s\) "
+                                 r"\(limit 1 per address\)"):
+            add("b", "10.0.0.5")
+        add("c", "10.0.0.6")
+        add("d", None)                      # no address known: no cap to apply
+    finally:
+        executor.close()
+
+
+def test_every_run_is_listed_with_its_age_and_a_memory_estimate(executor, clock):
+    from playground.runs import footprint
+
+    first = add_run(executor, "a")
+    clock.now += 90
+    second = add_run(executor, "b", optimizer="sgd", momentum=0.0)
+    listed = executor.all_runs()
+    assert [s.run_id for s in listed] == [first.run_id, second.run_id]
+    assert [s.age_seconds for s in listed] == [90, 0]
+    adam = footprint.estimate(listed[0].spec, listed[0].config)
+    # SMALL_NET: 343 parameters, 1,103 floats of layer outputs per image, batch 32.
+    assert (adam.parameters, adam.gradients, adam.optimizer_state) == (1372, 1372, 2744)
+    assert adam.activations == 1103 * 4 * 32 and adam.activation_budget == 2**30
+    assert footprint.estimate(listed[1].spec, listed[1].config).optimizer_state == 0

@@ -89,7 +89,10 @@ def share_and_export(valid_spec: S.ModelSpec, analysis: M.Analysis | None,
 def _weights_download(column: DeltaGenerator, valid_spec: S.ModelSpec) -> None:
     run_id = runs.current_run_id()
     run = runs.executor().status(run_id) if run_id else None
-    if run is not None:
+    if runs.is_watched(run):
+        column.caption("The run you are watching was started in another browser: only "
+                       "that browser can download its weights.")
+    elif run is not None:
         column.download_button(
             "Download trained weights (.pt)",
             lambda: checkpoint.to_bytes(runs.executor().latest_weights(run_id)[1]),
