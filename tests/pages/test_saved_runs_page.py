@@ -70,6 +70,8 @@ def test_a_run_killed_with_the_server_comes_back_interrupted_and_trains_on(execu
     executor = executor_at()  # the server started again
     at = AppTest.from_function(train_page_script, default_timeout=TIMEOUT)
     at.query_params["run"] = stored.run_id  # the browser's address, from before the restart
+    # the same browser: its owner (from the secret its cookie carries) made the run
+    at.session_state["run_owner"] = "owner-a"
     at.run()
     assert not at.exception, at.exception
     assert at.session_state["run_owner"] == "owner-a"
