@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 import threading
 import time
 from collections.abc import Collection
@@ -31,35 +30,19 @@ from dataclasses import dataclass, replace
 from typing import Callable, Protocol
 
 from playground.runs.executor import NotOwnerError, RunLimitError, RunSummary, StateDict
+from playground.runs.settings import env_int
 from playground.runs.store import InMemoryStore, RunEntry, RunStore, StoredRun, StoreBounds
 from playground.train.trainer import ENDED, PAUSED, READY, RUNNING
 
 log = logging.getLogger(__name__)
 
 
-def _env_count(name: str, default: int) -> int:
-    """A count from the environment, 0 meaning "no cap"; a bad value keeps the default."""
-    try:
-        return max(0, int(os.environ.get(name, default)))
-    except ValueError:
-        return default
-
-
-def _env_slots(name: str, default: int) -> int:
-    """A positive integer from the environment; a bad value keeps the default (the server
-    must start whatever an administrator typed)."""
-    try:
-        return max(1, int(os.environ.get(name, default)))
-    except ValueError:
-        return default
-
-
 # Runs holding a model, whole server (a classroom shares one machine); queued ones count.
-MAX_ACTIVE_RUNS = _env_slots("PLAYGROUND_MAX_RUNS", 8)
+MAX_ACTIVE_RUNS = env_int("PLAYGROUND_MAX_RUNS", 8)
 MAX_RUNS_PER_SESSION = 1     # active runs per browser (its tabs share one owner)
 # Active runs per client address; 0 (the default) is no cap, since a class behind one NAT
 # reaches the server from one address.
-MAX_RUNS_PER_ADDRESS = _env_count("PLAYGROUND_RUNS_PER_ADDRESS", 0)
+MAX_RUNS_PER_ADDRESS = env_int("PLAYGROUND_RUNS_PER_ADDRESS", 0, minimum=0)
 # No connected page of its owner shows the run this long: paused, and no longer counted
 # against the caps. Long enough for a reload (a new session reattaches it in seconds).
 DISCONNECTED_RELEASE_SECONDS = 30.0
@@ -70,8 +53,8 @@ SWEEP_SECONDS = 1.0          # how often the reaper looks
 KEEP_RUNS_PER_SESSION = StoreBounds.from_env().runs_per_owner
 # Runs allowed to train at the same time, per device type. One CPU run already uses every
 # core; a GPU has room for a few small networks.
-TRAINING_SLOTS = {"cpu": _env_slots("PLAYGROUND_RUNS_PER_CPU", 1),
-                  "cuda": _env_slots("PLAYGROUND_RUNS_PER_GPU", 2),
+TRAINING_SLOTS = {"cpu": env_int("PLAYGROUND_RUNS_PER_CPU", 1),
+                  "cuda": env_int("PLAYGROUND_RUNS_PER_GPU", 2),
                   "mps": 1}
 
 

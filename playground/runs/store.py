@@ -13,8 +13,6 @@ locks itself: writing weights takes time that no page should wait for.
 """
 from __future__ import annotations
 
-import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -22,21 +20,11 @@ from typing import Protocol
 
 from playground import spec as S
 from playground.runs.executor import RunSummary, StateDict, run_label
+from playground.runs.settings import env_int
 from playground.train.records import RunProgress
 
-log = logging.getLogger(__name__)
 
 EVICTION_NOTES_KEPT = 5  # per owner, until the page asks for them
-
-
-def env_positive_int(name: str, default: int) -> int:
-    """A positive integer from the environment; a bad value keeps the default (the server
-    must start whatever an administrator typed)."""
-    try:
-        return max(1, int(os.environ.get(name, default)))
-    except ValueError:
-        log.warning("%s=%r is not a positive integer; using %d", name, os.environ[name], default)
-        return default
 
 
 @dataclass(frozen=True)
@@ -48,8 +36,8 @@ class StoreBounds:
 
     @classmethod
     def from_env(cls) -> StoreBounds:
-        return cls(env_positive_int("PLAYGROUND_STORED_RUNS_PER_OWNER", cls.runs_per_owner),
-                   env_positive_int("PLAYGROUND_STORE_MAX_MB", cls.max_bytes // 2**20) * 2**20)
+        return cls(env_int("PLAYGROUND_STORED_RUNS_PER_OWNER", cls.runs_per_owner),
+                   env_int("PLAYGROUND_STORE_MAX_MB", cls.max_bytes // 2**20) * 2**20)
 
 
 @dataclass(frozen=True)
