@@ -200,6 +200,7 @@ def _train(args: argparse.Namespace, model_spec: S.ModelSpec, config: S.Training
     from playground.train import trainer as T
     from playground.train.device import pick_device
     from playground.train.records import EpochRecord
+    from playground.train.target import CHECK_IMAGES
     from playground.train.threads import configure_threads
 
     configure_threads()
@@ -233,8 +234,8 @@ def _train(args: argparse.Namespace, model_spec: S.ModelSpec, config: S.Training
 
     options = T.TrainerOptions(
         device=str(device), target_acc=args.target_acc, max_seconds=args.max_seconds,
-        evals_per_epoch=10 if args.target_acc is not None else 1, on_epoch_end=on_epoch_end,
-        compile=args.compile)
+        evals_per_epoch=10 if args.target_acc is not None else 1,
+        target_check_images=CHECK_IMAGES, on_epoch_end=on_epoch_end, compile=args.compile)
     trainer = T.Trainer(model_spec, dataset, config, options)
     say(f"training {model_spec.name} on {dataset.name} ({trainer.train_size:,} images) "
         f"on {device}, {config.epochs} epoch(s)")

@@ -46,6 +46,7 @@ from playground import spec as S
 from playground.train import trainer as T
 from playground.train.device import has_native_bf16, pick_device
 from playground.train.optim import make_optimizer, make_scheduler
+from playground.train.target import CHECK_IMAGES
 from playground.train.threads import BACKGROUND_NICE, cpu_cores
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -476,10 +477,10 @@ def time_to_accuracy(model_spec: S.ModelSpec, dataset: D.Dataset, target: float,
                      device: torch.device, config: S.TrainingConfig | None = None,
                      max_seconds: float | None = None,
                      budget: float | None = None) -> AccuracyRun:
-    """The Trainer with target_acc and ten evaluations per epoch, as `train --target-acc`."""
+    """The Trainer with target_acc and ten checks per epoch, as `train --target-acc`."""
     config = config or S.resolve_training(model_spec.training, dataset=dataset.name)
     options = T.TrainerOptions(device=str(device), target_acc=target, evals_per_epoch=10,
-                               max_seconds=max_seconds)
+                               target_check_images=CHECK_IMAGES, max_seconds=max_seconds)
     started = time.perf_counter()
     trainer = T.Trainer(model_spec, dataset, config, options)
     trainer.run()

@@ -14,6 +14,10 @@ Where each dataset is looked for, in order (local copies always before the netwo
 
 Image folders are decoded once with OpenCV and the uint8 tensors cached (see `_cache_dir`),
 because decoding 60,000 JPEGs takes about 15 s and reading the cache well under 2 s.
+
+torchvision and OpenCV are imported only by the sources that use them: importing
+torchvision takes about as long as a short training run, and local MNIST-format files
+are read here directly.
 """
 
 from __future__ import annotations
@@ -28,10 +32,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-import cv2
 import numpy as np
 import torch
-import torchvision
 
 from playground.data.mnist_subset import load_mnist_subset
 
@@ -46,7 +48,10 @@ DIGIT_CLASSES = [str(digit) for digit in range(10)]
 # torchvision reads these from the batches' meta file; alphabetical, as in the image folder
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                    "ship", "truck"]
-FASHION_CLASSES = list(torchvision.datasets.FashionMNIST.classes)
+CIFAR10_BATCHES = "cifar-10-batches-py"  # torchvision's CIFAR10.base_folder
+# torchvision.datasets.FashionMNIST.classes, without importing torchvision
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot"]
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff",
                             ".pgm", ".ppm", ".pbm"})
@@ -210,35 +215,37 @@ def _normalise(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> t
 # --- MNIST and Fashion-MNIST -----------------------------------------------------------
 
 def _load_mnist(root: Path, download: bool, report: Progress) -> _Raw:
-    cls = torchvision.datasets.MNIST
     report(f"Reading MNIST from {root}", 0.0)
-    pair = _open_local(cls, root)
-    if pair is None:
-        pair = _download(cls, "MNIST", root, download, report)
-    return _raw_from_idx_pair(pair, DIGIT_CLASSES, f"torchvision MNIST at {root / 'MNIST'}")
+    source = f"torchvision MNIST at {root / 'MNIST'}"
+    try:
+        return _read_idx_folder(root / "MNIST" / "raw", DIGIT_CLASSES, source)
+    except _Unavailable:
+        pass  # not there (or incomplete): torchvision downloads it
+    except DataError as error:  # there but unreadable: say which dataset it was for
+        raise DataError(f"dataset mnist: {error}") from None
+    pair = _download(_torchvision_class("MNIST"), "MNIST", root, download, report)
+    return _raw_from_idx_pair(pair, DIGIT_CLASSES, source)
 
 
 def _load_fashion_mnist(root: Path, download: bool, report: Progress) -> _Raw:
-    cls = torchvision.datasets.FashionMNIST
     report(f"Reading Fashion-MNIST from {root}", 0.0)
-    pair = _open_local(cls, root)
-    if pair is not None:
-        return _raw_from_idx_pair(pair, FASHION_CLASSES,
-                                  f"torchvision FashionMNIST at {root / 'FashionMNIST'}")
+    source = f"torchvision FashionMNIST at {root / 'FashionMNIST'}"
+    for folder, where in ((root / "FashionMNIST" / "raw", source),
+                          (DEBIAN_FASHION_MNIST,
+                           f"Debian dataset-fashion-mnist at {DEBIAN_FASHION_MNIST}")):
+        try:
+            return _read_idx_folder(folder, FASHION_CLASSES, where)
+        except _Unavailable:
+            pass  # not there (or incomplete): try the next source, then the network
+        except DataError as error:  # there but unreadable: say which dataset it was for
+            raise DataError(f"dataset fashion-mnist: {error}") from None
     try:
-        return _read_idx_folder(DEBIAN_FASHION_MNIST, FASHION_CLASSES,
-                                f"Debian dataset-fashion-mnist at {DEBIAN_FASHION_MNIST}")
-    except _Unavailable:
-        pass  # not installed (or incomplete): try the network next
-    except DataError as error:  # installed but unreadable: say which dataset it was for
-        raise DataError(f"dataset fashion-mnist: {error}") from None
-    try:
-        pair = _download(cls, "Fashion-MNIST", root, download, report)
+        pair = _download(_torchvision_class("FashionMNIST"), "Fashion-MNIST", root, download,
+                         report)
     except _Unavailable as missing:
         raise DataError(f"dataset fashion-mnist: {missing}; Debian's dataset-fashion-mnist "
                         f"package is not installed either (no {DEBIAN_FASHION_MNIST})") from None
-    return _raw_from_idx_pair(pair, FASHION_CLASSES,
-                              f"torchvision FashionMNIST at {root / 'FashionMNIST'}")
+    return _raw_from_idx_pair(pair, FASHION_CLASSES, source)
 
 
 def _raw_from_idx_pair(pair: tuple, classes: list[str], source: str) -> _Raw:
@@ -263,7 +270,7 @@ def _read_idx_folder(folder: Path, classes: list[str], source: str) -> _Raw:
 
 def _read_idx(folder: Path, stem: str) -> torch.Tensor:
     """Decode one IDX file of unsigned bytes: 0, 0, 0x08, ndim, big-endian dims, data."""
-    for path in (folder / f"{stem}.gz", folder / stem):
+    for path in (folder / stem, folder / f"{stem}.gz"):  # unpacked first: no inflating
         if path.is_file():
             break
     else:
@@ -313,6 +320,13 @@ def _stratified_split(labels: np.ndarray, test_fraction: float) -> tuple[np.ndar
 
 # --- torchvision sources and downloads -------------------------------------------------
 
+def _torchvision_class(name: str) -> type:
+    """torchvision.datasets.<name>, importing torchvision only now (see the docstring)."""
+    import torchvision
+
+    return getattr(torchvision.datasets, name)
+
+
 def _open_local(cls: type, root: Path) -> tuple | None:
     """Train and test splits of a torchvision dataset already on disk, or None."""
     try:
@@ -350,9 +364,11 @@ def _one_line(error: BaseException, limit: int = 200) -> str:
 # --- CIFAR-10 --------------------------------------------------------------------------
 
 def _load_cifar10(root: Path, download: bool, report: Progress) -> _Raw:
-    cls = torchvision.datasets.CIFAR10
     report(f"Reading CIFAR-10 from {root}", 0.0)
-    pair = _open_local(cls, root)
+    # torchvision only when its batches are there or to download them, not for the folder
+    pair = None
+    if (root / CIFAR10_BATCHES).is_dir():
+        pair = _open_local(_torchvision_class("CIFAR10"), root)
     folder = root / "cifar10"
     if pair is None and (folder / "train").is_dir():
         raw = _load_image_folder(folder, "cifar10", report)
@@ -362,7 +378,7 @@ def _load_cifar10(root: Path, download: bool, report: Progress) -> _Raw:
         return raw._replace(source=f"CIFAR-10 image folder at {folder}")
     if pair is None:
         try:
-            pair = _download(cls, "CIFAR-10", root, download, report)
+            pair = _download(_torchvision_class("CIFAR10"), "CIFAR-10", root, download, report)
         except _Unavailable as missing:
             raise DataError(f"dataset cifar10: {missing}; no image folder "
                             f"{folder}/{{train,test}}/<class>/ either") from None
@@ -372,7 +388,7 @@ def _load_cifar10(root: Path, download: bool, report: Progress) -> _Raw:
                 torch.tensor(train.targets, dtype=torch.int64),
                 torch.from_numpy(test.data).permute(0, 3, 1, 2).contiguous(),
                 torch.tensor(test.targets, dtype=torch.int64),
-                list(CIFAR10_CLASSES), f"torchvision CIFAR-10 at {root / cls.base_folder}")
+                list(CIFAR10_CLASSES), f"torchvision CIFAR-10 at {root / CIFAR10_BATCHES}")
 
 
 # --- image folders ---------------------------------------------------------------------
@@ -469,6 +485,8 @@ def _decode_chunk(chunk: list[_File]) -> list[np.ndarray | None]:
 def _decode_image(path: str) -> np.ndarray | None:
     """8-bit grayscale [H, W] or BGR [H, W, 3] (alpha dropped); None if undecodable.
     imdecode of the bytes, rather than imread, also copes with non-ASCII paths on Windows."""
+    import cv2  # here, not at the top: only image folders need OpenCV
+
     try:
         return cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_ANYCOLOR)
     except (OSError, cv2.error):
@@ -478,6 +496,8 @@ def _decode_image(path: str) -> np.ndarray | None:
 def _stack(images: list[np.ndarray]) -> torch.Tensor:
     """One uint8 [N, C, H, W] tensor: C=1 if every image is grayscale else RGB; all resized
     to the size most images have if that is a majority, else to MIXED_SIZE."""
+    import cv2
+
     sizes = Counter(image.shape[:2] for image in images)
     (common, count), = sizes.most_common(1)
     height, width = common if 2 * count > len(images) else MIXED_SIZE

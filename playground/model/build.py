@@ -2,9 +2,10 @@
 
 Every layer becomes a `Recipe` (a constructor name and its arguments). The same recipes
 build the live module and are printed into exported code, so the two cannot drift.
-Shapes, parameter counts and multiply-adds come from running the real modules on the
-meta device; only the receptive field is arithmetic (it has no module to ask), over the
-windows of `model.geometry`.
+Shapes, parameter counts and multiply-adds come from running the real modules on an
+empty batch (multiply-adds from the output shape of every conv and linear inside); only
+the receptive field is arithmetic (it has no module to ask), over the windows of
+`model.geometry`.
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from playground import spec as S
 from playground.model.blocks import ResidualBlock, SeededDropout, residual_geometry
@@ -207,12 +207,43 @@ def head_layers(shape: Shape, num_classes: int) -> list[S.Layer]:
     return []
 
 
+def _empty_module(recipe: Recipe) -> nn.Module:
+    """The module of `recipe` in eval mode with uninitialised CPU weights (only shapes are read).
+
+    Not run on the meta device: there ReLU, BatchNorm, addmm and most other ops (and
+    `to_empty`'s empty_like) run torch's Python reference kernels, whose first call imports
+    the compiler stack, seconds for every `summary`. On the CPU an empty batch runs the C++
+    kernels and computes nothing, and untouched weights take no memory.
+    """
+    with torch.device("meta"):
+        module = instantiate(recipe)
+    # What module.to_empty(device="cpu") does, with a factory that stays in C++.
+    return module._apply(lambda tensor: torch.empty(tensor.shape, dtype=tensor.dtype)).eval()
+
+
+@torch.no_grad()
 def _measure(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Run on meta tensors: output and multiply-adds (FlopCounterMode counts 2 per MAC)."""
-    counter = FlopCounterMode(display=False)
-    with counter:
+    """The output of `module` on the empty batch `x`, and its multiply-adds per image.
+
+    Each output element of a conv takes in_channels/groups x k x k multiply-adds, of a
+    linear in_features; BatchNorm, pooling and activations count none. That is exactly
+    what torch's FLOP counter counts (halved), but it imports the compiler stack on first
+    use, so the multiply-adds are read from the shapes here.
+    """
+    macs = 0
+
+    def count(layer: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal macs
+        macs += output.shape[1:].numel() * layer.weight.shape[1:].numel()
+
+    hooks = [layer.register_forward_hook(count) for layer in module.modules()
+             if isinstance(layer, (nn.Conv2d, nn.Linear))]
+    try:
         y = module(x)
-    return y, counter.get_total_flops() // 2
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return y, macs
 
 
 def analyze(model_spec: S.ModelSpec, limits: S.Limits = S.LIMITS) -> Analysis:
@@ -221,7 +252,7 @@ def analyze(model_spec: S.ModelSpec, limits: S.Limits = S.LIMITS) -> Analysis:
     Raises SpecError naming the first layer that cannot work (with its numbers).
     """
     shape: Shape = tuple(model_spec.input)
-    x = torch.empty((1, *shape), device="meta")
+    x = torch.empty((0, *shape))  # an empty batch: exact shapes, no arithmetic
     rf, jump = 1, 1
     infos: list[LayerInfo] = []
 
@@ -229,8 +260,7 @@ def analyze(model_spec: S.ModelSpec, limits: S.Limits = S.LIMITS) -> Analysis:
         nonlocal shape, x, rf, jump
         try:
             recipe = layer_recipe(layer, shape)
-            with torch.device("meta"):
-                module = instantiate(recipe).eval()
+            module = _empty_module(recipe)
             y, macs = _measure(module, x)
         except S.SpecError as error:
             raise S.SpecError(error.reason, layer_index=index, layer_type=layer.TYPE) from None

@@ -25,6 +25,7 @@ from playground.train.optim import make_optimizer, make_scheduler
 from playground.train.records import (EpochRecord, EvalRecord, NormRecord, RunProgress,
                                       Snapshot, SnapshotRing, StepRecord)
 from playground.train.step import evaluate, train_step
+from playground.train.target import confirm_threshold, stratified_subset
 from playground.train.threads import cpu_cores, lower_thread_priority
 
 # Trainer states, as the UI shows them. INTERRUPTED is never reached by training: it is a
@@ -44,6 +45,10 @@ class TrainerOptions:
     snapshot_every: int = 50         # steps between weight snapshots
     max_snapshot_bytes: int = S.LIMITS.max_snapshot_bytes
     target_acc: float | None = None  # stop once the test accuracy reaches this
+    # With a target: check it between epoch ends on this many test images (a fixed
+    # stratified subset), evaluating the whole test set only when they come near it;
+    # None checks on the whole test set every time.
+    target_check_images: int | None = None
     max_seconds: float | None = None  # stop after this much training time
     on_epoch_end: Callable[[EpochRecord], None] | None = None
     record_norms: bool = False       # per-layer weight/gradient norms at every log point
@@ -98,6 +103,7 @@ class Trainer:
         self.data = dataset.to(self.device)
         self.train_size = len(self.data.train_y)
         self.test_size = len(self.data.test_y)
+        self._check_set = self._target_check_set()
         self.steps_per_epoch = math.ceil(self.train_size / config.batch_size)
         self.total_steps = self.steps_per_epoch * config.epochs
         evals = max(1, self.options.evals_per_epoch)
@@ -443,9 +449,7 @@ class Trainer:
             self._take_snapshot()
         in_epoch = step % self.steps_per_epoch or self.steps_per_epoch
         if in_epoch in self._eval_points:
-            accuracy = self._evaluate()
-            target = self.options.target_acc
-            if target is not None and accuracy >= target and self.time_to_target is None:
+            if self._target_confirmed(epoch_end=in_epoch == self.steps_per_epoch):
                 self.time_to_target = self.train_seconds
                 return True
         if in_epoch == self.steps_per_epoch:
@@ -487,6 +491,29 @@ class Trainer:
         base = self.scheduler.get_last_lr()[0] if self.scheduler is not None else self.config.lr
         for group in self.optimizer.param_groups:
             group["lr"] = base * self._lr_scale
+
+    def _target_check_set(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The test images and labels of the quick target checks; None: the whole test set."""
+        size = self.options.target_check_images
+        if self.options.target_acc is None or size is None or size >= self.test_size:
+            return None
+        keep = stratified_subset(self.data.test_y, size).to(self.device)
+        return self.data.test_x[keep], self.data.test_y[keep]
+
+    def _target_confirmed(self, epoch_end: bool) -> bool:
+        """Evaluate at a check point; True when the whole test set first reaches the target.
+
+        Between epoch ends a check subset, when there is one, is evaluated first, and the
+        whole test set only when the subset comes near the target (an epoch's end evaluates
+        the whole test set anyway, for the epoch's record)."""
+        target = self.options.target_acc
+        if self._check_set is not None and not epoch_end:
+            images, labels = self._check_set
+            quick = evaluate(self.network, images, labels, mixed_precision=self.mixed_precision)
+            if quick.accuracy < confirm_threshold(target, len(labels)):
+                return False
+        accuracy = self._evaluate()
+        return target is not None and accuracy >= target and self.time_to_target is None
 
     def _evaluate(self) -> float:
         keep = self.options.keep_predictions
