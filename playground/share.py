@@ -64,13 +64,15 @@ def decode(value: str, check_shapes: bool = True) -> S.ModelSpec:
     return _validated(S.spec_from_json(text), check_shapes)
 
 
-def share_url(base_url: str | None, model_spec: S.ModelSpec, page: str = "build") -> str:
+def share_url(base_url: str | None, model_spec: S.ModelSpec, page: str = "build",
+              extra: dict[str, str] | None = None) -> str:
     """A link to `page` of the app at `base_url` that opens this lesson.
 
     `base_url` is any URL of the running app (e.g. the browser's current one); its path
-    is replaced by `/page` and its query by the lesson. Without one, a relative link.
+    is replaced by `/page` and its query by the lesson and the `extra` parameters (how the
+    page is shown, say: they are not part of the lesson). Without one, a relative link.
     """
-    query = urlencode({PARAM: encode(model_spec)})
+    query = urlencode({PARAM: encode(model_spec), **(extra or {})})
     if not base_url:
         return f"/{page}?{query}"
     parts = urlsplit(base_url)

@@ -33,8 +33,16 @@ MAX_PLANES = 8
 FLAT_MIN_HEIGHT = 0.3  # of the tallest map: a 10-output head stays visible beside 1,568
 FLAT_WIDTH = 0.16
 AUTO_NOTE = "added<br>automatically"  # two lines: neighbouring labels must not touch
+# Pixel sizes at the default style; each is scaled by the style's height, as its text is.
 LABEL_PX = 118  # five lines of labels under every block
 NOTE_LINE_PX = 16  # one more line where the automatic head says so
+TITLE_LINE_PX = 19  # one line of a block's title
+SHAPE_LINE_PX = 20  # the shape line under the title
+# Outline widths as multiples of the style's curve width: a map's planes, a flat bar and
+# a shortcut arc are drawn bolder than the arrows between blocks.
+PLANE_LINE = 0.8
+BAR_LINE = 1.1
+ARROW_LINE = 0.75
 
 
 @dataclass
@@ -100,8 +108,10 @@ def network_figure(analysis: Analysis, height: int = 340,
     x = 0.0
     highest = 0.5 * unit
     lowest = -0.5 * unit
-    label_px = LABEL_PX + (NOTE_LINE_PX if any(block.auto for block in drawn) else 0)
-    label_top = min(0.6, label_px / height)  # labels sit in a band of fixed pixels
+    label_px = style.height(LABEL_PX + (NOTE_LINE_PX if any(block.auto for block in drawn)
+                                        else 0))
+    # labels sit in a band of fixed pixels
+    label_top = min(0.6, label_px / style.height(height))
     centers: list[tuple[float, float]] = []  # (x centre, top y) per block
     min_width = 0.8 * unit
     for index, block in enumerate(drawn):
@@ -118,7 +128,8 @@ def network_figure(analysis: Analysis, height: int = 340,
                 dx = dy = p * step
                 shapes.append(dict(type="rect", x0=left + dx, x1=left + dx + w,
                                    y0=-h / 2 + dy, y1=h / 2 + dy,
-                                   line=dict(color=color, width=1.6, dash=dash),
+                                   line=dict(color=color, width=PLANE_LINE * style.line_width,
+                                             dash=dash),
                                    fillcolor="white" if p else _tint(color), layer="above"))
             top = h / 2 + (planes - 1) * step
             bottom = -h / 2
@@ -129,7 +140,9 @@ def network_figure(analysis: Analysis, height: int = 340,
             bar_w = FLAT_WIDTH * unit
             left = x + (min_width - bar_w) / 2
             shapes.append(dict(type="rect", x0=left, x1=left + bar_w, y0=-bar_h / 2,
-                               y1=bar_h / 2, line=dict(color=color, width=2.2, dash=dash),
+                               y1=bar_h / 2,
+                               line=dict(color=color, width=BAR_LINE * style.line_width,
+                                         dash=dash),
                                fillcolor=_tint(color), layer="above"))
             top, bottom = bar_h / 2, -bar_h / 2
             width = min_width
@@ -141,7 +154,8 @@ def network_figure(analysis: Analysis, height: int = 340,
         annotations.append(dict(x=center, y=label_top, yref="paper", text=title, showarrow=False,
                                 yanchor="top", font=dict(font, color=color)))
         title_lines = title.count("<br>") + 1
-        annotations.append(dict(x=center, y=label_top, yref="paper", yshift=-19 * title_lines,
+        annotations.append(dict(x=center, y=label_top, yref="paper",
+                                yshift=-style.height(TITLE_LINE_PX) * title_lines,
                                 text=f"<b>{_shape_label(block.shape)}</b>", showarrow=False,
                                 yanchor="top", font=font))
         lines = [indices] if indices else []
@@ -151,14 +165,16 @@ def network_figure(analysis: Analysis, height: int = 340,
             lines.append(" + ".join(block.extras))
         if lines:
             annotations.append(dict(x=center, y=label_top, yref="paper",
-                                    yshift=-19 * title_lines - 20,
+                                    yshift=-style.height(TITLE_LINE_PX) * title_lines
+                                    - style.height(SHAPE_LINE_PX),
                                     text="<br>".join(lines), showarrow=False,
                                     yanchor="top", font=style.font(style.note_size,
                                                                    style.muted_color)))
         if index:  # arrow from the previous block
             annotations.append(dict(x=x - 0.04 * unit, y=0, ax=x - 0.26 * unit, ay=0,
                                     xref="x", yref="y", axref="x", ayref="y", text="",
-                                    showarrow=True, arrowhead=2, arrowwidth=1.5,
+                                    showarrow=True, arrowhead=2,
+                                    arrowwidth=ARROW_LINE * style.line_width,
                                     arrowcolor="#8c959f"))
         if block.kind == "residual":
             info = block.layers[0]
@@ -168,7 +184,7 @@ def network_figure(analysis: Analysis, height: int = 340,
             projected = info.projection
             shapes.append(dict(
                 type="path", path=f"M {x0},{top0} C {x0},{peak} {x1},{peak} {x1},{top1}",
-                line=dict(color=COLORS["residual"], width=2.2,
+                line=dict(color=COLORS["residual"], width=BAR_LINE * style.line_width,
                           dash="dash" if projected else "solid")))
             annotations.append(dict(x=(x0 + x1) / 2, y=peak - 0.04 * unit,
                                     text="1x1 projection" if projected else "identity",

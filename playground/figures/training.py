@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from playground.figures.inspection import rgb_kernel_images
 from playground.figures.style import DEFAULT, Style
 
 
@@ -141,9 +142,22 @@ def kernel_grid(kernels: np.ndarray, title: str = "", height: int | None = None,
         yaxis=dict(autorange="reversed", showticklabels=False, showgrid=False,
                    scaleanchor="x", constrain="domain"),
         title=_title(title, style), font=style.chart_font(),
-        height=height or style.height(int(min(700, max(260, 26 * rows + 80)))),
+        height=style.height(height or int(min(700, max(260, 26 * rows + 80)))),
         margin=dict(l=10, r=10, t=style.height(40 if title else 10), b=10),
         plot_bgcolor="white", uirevision="kernels"))
+
+
+def first_layer_kernels(kernels: np.ndarray, title: str = "", height: int | None = None, *,
+                        style: Style = DEFAULT) -> go.Figure:
+    """A network's first conv layer. On a colour input each kernel is one small RGB picture
+    in a near-square grid: as a heatmap, a row of three channel tiles per kernel stacks
+    into a thin strip of specks. Otherwise `kernel_grid`."""
+    if kernels.shape[1] != 3:
+        return kernel_grid(kernels, title, height, style=style)
+    figure = rgb_kernel_images(kernels, title=title, style=style)
+    if height is not None:
+        figure.update_layout(height=style.height(height))
+    return figure
 
 
 def compare_curves(runs: Sequence[tuple[str, Sequence, Sequence]], height: int = 380,

@@ -22,6 +22,7 @@ from playground.analysis import inspection_view as V
 from playground.analysis import network as I
 from playground.analysis import spectra as SP
 from playground.figures import inspection as IF
+from playground.figures.style import style_for
 from playground.analysis import probe as P
 from playground.data import shared
 from playground.data.datasets import Dataset
@@ -229,9 +230,13 @@ def _time_machine(run: RunStatus) -> View:
     if st.session_state.get("insp_follow", True) or st.session_state.get("insp_pos", last) > last:
         st.session_state["insp_pos"] = last
     columns = st.columns([5, 2])
-    position = columns[0].slider(
-        "Time machine: weight snapshot (right end = now)", 0, last, key="insp_pos",
-        on_change=_moved_time_machine, args=(last,),
+    labels = [_moment(s.step, s.epoch) for s in snapshots]
+    labels.append(f"now: {_moment(run.step, run.step / run.steps_per_epoch)}")
+    # Positions as options, steps and epochs on the thumb: a bare snapshot number means
+    # nothing to a class.
+    position = columns[0].select_slider(
+        "Time machine: weight snapshot (right end = now)", range(last + 1), key="insp_pos",
+        format_func=labels.__getitem__, on_change=_moved_time_machine, args=(last,),
         help="Go back to earlier training steps. While the run trains, the slider follows "
              "the latest step unless you move it.")
     following = position == last
@@ -249,6 +254,10 @@ def _time_machine(run: RunStatus) -> View:
     columns[1].markdown(f"**step {step:,}** (epoch {epoch:.2f})" +
                         (" · live" if live else " · snapshot"))
     return View(step, network, state, live)
+
+
+def _moment(step: int, epoch: float) -> str:
+    return f"step {step:,} · epoch {epoch:.2f}"
 
 
 def _moved_time_machine(last: int) -> None:
@@ -321,14 +330,16 @@ def _draw_live(run: RunStatus, probe: Probe) -> str | None:
     left, right = st.columns([2, 3])
     with left:
         # the probe changes when the user picks another, not with training
-        figure = session.cached("insp_probe_figure", probe.key,
-                                lambda: IF.probe_image(probe.image, probe.caption, height=300))
+        style = session.figure_style()
+        figure = session.cached("insp_probe_figure", (probe.key, style),
+                                lambda: IF.probe_image(probe.image, probe.caption, height=300,
+                                                       style=style))
         st.plotly_chart(figure, width="stretch", key="insp_probe_image",
                         config={"displayModeBar": False})
     with right:
         title = f"Prediction: {chart_names[predicted]} ({probs[predicted]:.0%}){verdict}"
         st.plotly_chart(IF.probabilities(probs, chart_names, probe.true_class, title=title,
-                                         height=300),
+                                         height=300, style=session.figure_style()),
                         width="stretch", key="insp_probs_chart",
                         config={"displayModeBar": False})
     shown = session.visible_panels(PANELS)
@@ -402,13 +413,15 @@ def _kernels_panel(run: RunStatus, view: View, infos: list) -> None:
     title = (f"{_capital(unit.label)} kernels at step {view.step:,}: out {first}–"
              f"{first + len(chunk) - 1} of {out_channels}")
     st.plotly_chart(IF.kernel_grid(chunk, "layer" if scale == "per layer" else "kernel",
-                                   first, title), width="stretch",
+                                   first, title, style=session.figure_style()),
+                    width="stretch",
                     key="insp_kernels")
     if in_channels > shown_in:
         st.caption(f"Columns are input channels 0–{shown_in - 1} of {in_channels}.")
     if in_channels == 3 and unit.name == units[0].name and run.spec.input[0] == 3:
         st.plotly_chart(IF.rgb_kernel_images(chunk, first, "The same kernels as colour "
-                                                           "images (grey = 0)"),
+                                                           "images (grey = 0)",
+                                         style=session.figure_style()),
                         width="stretch", key="insp_rgb_kernels")
     _evolution(run.run_id, unit, weights.shape)
 
@@ -432,9 +445,11 @@ def _evolution(run_id: str, unit: I.ConvUnit, shape) -> None:
         states = [(s.step, executor.snapshot_weights(run_id, s.snapshot_id)) for s in snapshots]
         frames = V.kernel_frames([(step, state) for step, state in states if state is not None],
                                  unit.weight_key, out, inn)
-        return IF.kernel_evolution(frames, f"Kernel out {out}, in {inn} from initialisation")
+        return IF.kernel_evolution(frames, f"Kernel out {out}, in {inn} from initialisation",
+                                   style=style)
 
-    version = (run_id, unit.name, out, inn, tuple(s.step for s in snapshots))
+    style = session.figure_style()
+    version = (run_id, unit.name, out, inn, tuple(s.step for s in snapshots), style)
     st.plotly_chart(session.cached("insp_evolution", version, figure), width="stretch",
                     key="insp_evolution")
 
@@ -500,7 +515,8 @@ def _feature_panel(view: View, probe: Probe, acts: list[I.LayerActivation],
                     help="Share of exactly zero values: the units a ReLU switched off")
     label = "" if which == "output" else f" ({which})"
     st.plotly_chart(IF.feature_grid(maps, f"{name} feature maps{label}, {maps.shape[0]} "
-                                          "channels", selected=channel),
+                                          "channels", selected=channel,
+                                    style=session.figure_style()),
                     width="stretch", key="insp_fm_grid")
     _receptive_field(infos, probe, info, unit, maps[channel], channel)
 
@@ -522,7 +538,7 @@ def _receptive_field(infos: list, probe: Probe, info, unit: I.ConvUnit | None,
     with left:
         event = st.plotly_chart(
             IF.clickable_map(channel_map, f"Channel {channel}: click a pixel",
-                             selected=stored[1:]),
+                             selected=stored[1:], style=session.figure_style()),
             width="stretch", key="insp_rf_click", on_select="rerun",
             selection_mode="points")
     points = (event or {}).get("selection", {}).get("points", []) if event else []
@@ -544,8 +560,10 @@ def _receptive_field(infos: list, probe: Probe, info, unit: I.ConvUnit | None,
              f"input pixels" + (f", {padded} of them padding" if padded else ""))
     with right:
         # the window is geometry, not weights: redrawn when the probe or pixel changes
-        figure = session.cached("insp_rf_figure", (probe.key, window, title),
-                                lambda: IF.receptive_field_on_input(probe.image, window, title))
+        style = session.figure_style()
+        figure = session.cached("insp_rf_figure", (probe.key, window, title, style),
+                                lambda: IF.receptive_field_on_input(probe.image, window, title,
+                                                                    style=style))
         st.plotly_chart(figure, width="stretch", key="insp_rf_input",
                         config={"displayModeBar": False})
     st.caption(f"Rows {top}…{bottom}, columns {left_col}…{right_col} of the input "
@@ -580,7 +598,8 @@ def _pooling_panel(probe: Probe, acts: list[I.LayerActivation], infos: list) -> 
              + ("" if mode == own else f": what {mode} pooling would give instead"))
     st.plotly_chart(IF.pooling(features[channel], result.max_output[0], result.avg_output[0],
                                result.argmax_rows[0], result.argmax_cols[0],
-                               layer.kernel_size, stride, layer.padding, mode, title),
+                               layer.kernel_size, stride, layer.padding, mode, title,
+                               style=session.figure_style()),
                     width="stretch", key="insp_pool")
     if mode == "max":
         st.caption("Orange circles: the winning (largest) value in each window; only it "
@@ -592,8 +611,8 @@ def _pooling_panel(probe: Probe, acts: list[I.LayerActivation], infos: list) -> 
 # --- frequency ----------------------------------------------------------------------------
 
 @st.cache_resource(show_spinner=False)
-def _reference_figure(db: bool):
-    return IF.reference_table(SP.reference_views(db))
+def _reference_figure(db: bool, present: bool):
+    return IF.reference_table(SP.reference_views(db), style=style_for(present))
 
 
 def _frequency_panel(view: View, probe: Probe, acts: list[I.LayerActivation],
@@ -612,17 +631,20 @@ def _frequency_panel(view: View, probe: Probe, acts: list[I.LayerActivation],
                           key="insp_freq_db") == "dB"
     kernel = weights[out, inn]
     title = f"{_capital(unit.label)} kernel out {out}, in {inn}"
-    st.plotly_chart(IF.frequency_response(SP.frequency_view(kernel, db), title=title),
+    st.plotly_chart(IF.frequency_response(SP.frequency_view(kernel, db), title=title,
+                                          style=session.figure_style()),
                     width="stretch", key="insp_freq")
     st.caption("Angle: the direction (counter-clockwise from →) in which the kernel "
                "responds to change, perpendicular to the edges it finds: Sobel x is 0°.")
     features = _conv_activation(view, probe, unit).input
     st.plotly_chart(IF.convolution_theorem(SP.theorem_view(features[inn], kernel, db),
                                            title="Convolution theorem on this conv's input "
-                                                 f"(channel {inn})"),
+                                                 f"(channel {inn})",
+                                           style=session.figure_style()),
                     width="stretch", key="insp_theorem")
     with st.expander("What low-pass and high-pass look like", expanded=False):
-        st.plotly_chart(_reference_figure(db), width="stretch", key="insp_refs")
+        st.plotly_chart(_reference_figure(db, session.presenting()), width="stretch",
+                        key="insp_refs")
 
 
 # --- Grad-CAM -----------------------------------------------------------------------------
@@ -638,7 +660,8 @@ def _grad_cam_panel(classes: list[str], view: View, probe: Probe, infos: list) -
     cam, used = I.grad_cam(view.network, probe.tensor, index, choice)
     st.plotly_chart(IF.grad_cam_overlay(probe.image, cam,
                                         f"Grad-CAM of layer {index} for "
-                                        f"“{for_chart(classes[used])}”"),
+                                        f"“{for_chart(classes[used])}”",
+                                        style=session.figure_style()),
                     width="stretch", key="insp_cam")
     st.caption("Bright: where the last feature maps most raise this class's score "
                "(gradient-weighted channels, ReLU, upsampled).")

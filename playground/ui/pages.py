@@ -19,7 +19,7 @@ class AppPage:
     icon: str  # a Streamlit material icon: its font ships with Streamlit, emoji fonts may not
     url_path: str
     render: Callable[[], None]
-    default: bool = False  # the page at the app's root address
+    default: bool = False  # also the page at the app's root address
 
 
 PAGES = (AppPage("Build", ":material/construction:", "build", build_page.render),
@@ -35,6 +35,18 @@ def app_pages() -> tuple[AppPage, ...]:
     return PAGES + ((ADMIN_PAGE,) if admin_page.admin_token() else ())
 
 
+# Streamlit gives its default page the root address and ignores its url_path, so a
+# default Train page would leave /train "not found". The root is instead a hidden copy of
+# the default page; its own url_path only names it inside Streamlit (the address is "/").
+ROOT_PAGE_ID = "home"
+
+
 def streamlit_pages() -> list[st.Page]:
-    return [st.Page(page.render, title=page.title, icon=page.icon, url_path=page.url_path,
-                    default=page.default) for page in app_pages()]
+    """Every page at its own address, then the hidden root page. The root page comes last
+    so that, where pages are looked up by title, the default page's entry is the root."""
+    listed = [st.Page(page.render, title=page.title, icon=page.icon, url_path=page.url_path)
+              for page in app_pages()]
+    default = next(page for page in app_pages() if page.default)
+    root = st.Page(default.render, title=default.title, icon=default.icon,
+                   url_path=ROOT_PAGE_ID, default=True, visibility="hidden")
+    return [*listed, root]

@@ -36,6 +36,9 @@ PRESENTATION_CSS = """<style>
 [data-testid="stMetricLabel"] p {font-size: 22px !important;}
 [data-testid="stMetricValue"], [data-testid="stMetricValue"] * {font-size: 40px !important;}
 [data-testid="stMetricDelta"] {font-size: 22px !important;}
+[data-testid="stTextInputRootElement"] input, [data-testid="stNumberInputContainer"] input,
+[data-baseweb="select"] div, [data-testid="stExpander"] summary p
+  {font-size: 20px !important;}
 </style>"""
 
 
@@ -65,9 +68,59 @@ def visible_panels(panels: tuple[str, ...]) -> list[str]:
     return [panel for panel in panels if panel not in hidden]
 
 
+PRESENT_KEY = "presenting"   # the choice, kept where a page switch cannot drop it
+PRESENT_TOGGLE_KEY = "present_toggle"
+
+
 def presenting() -> bool:
     """Whether this browser session presents (the address carries ?present=1)."""
     return st.query_params.get(PRESENT_PARAM) == "1"
+
+
+def keep_presenting_in_address() -> None:
+    """Carry the choice across pages: a page switch in the navigation bar drops the
+    address's query, so the session remembers ?present=1 and puts it back. Called by
+    app.py before every page."""
+    if presenting():
+        st.session_state[PRESENT_KEY] = True
+    elif st.session_state.get(PRESENT_KEY):
+        st.query_params[PRESENT_PARAM] = "1"
+
+
+def set_presenting(present: bool) -> None:
+    st.session_state[PRESENT_KEY] = present
+    if present:
+        st.query_params[PRESENT_PARAM] = "1"
+    elif PRESENT_PARAM in st.query_params:
+        del st.query_params[PRESENT_PARAM]
+
+
+def _presentation_toggled() -> None:
+    set_presenting(bool(st.session_state[PRESENT_TOGGLE_KEY]))
+
+
+# The switch sits in the top bar, left of Streamlit's menu, on every page: fixed there it
+# takes no room in the page, so switching it moves nothing.
+TOGGLE_CSS = """<style>
+.st-key-presentation-switch {position: fixed; top: 0.85rem; right: 4rem; z-index: 999991;
+  width: auto !important; background: white; padding: 0 0.4rem; border-radius: 0.5rem;}
+</style>"""
+
+
+def presentation_toggle() -> None:
+    """The switch every page shows in the top bar."""
+    st.session_state[PRESENT_TOGGLE_KEY] = presenting()
+    st.html(TOGGLE_CSS)
+    st.container(key="presentation-switch").toggle(
+        "Presentation mode", key=PRESENT_TOGGLE_KEY, on_change=_presentation_toggled,
+        help="Big text and thick lines for a projector; the address keeps it "
+             "(?present=1), so a share link made now opens presenting too")
+
+
+def inject_presentation_css() -> None:
+    """Enlarge Streamlit's own text while presenting (app.py, once per page)."""
+    if presenting():
+        st.markdown(presentation_css(), unsafe_allow_html=True)
 
 
 def figure_style() -> Style:

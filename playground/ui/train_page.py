@@ -205,7 +205,8 @@ def _augmentation_examples(dataset_name: str) -> None:
         draw = st.session_state.get("augment_draw", 0)
         captions = ["original"] * 8 + ["augmented"] * 8
         st.plotly_chart(figures.image_grid(preview.augmentation_examples(data, draw, 8),
-                                           captions, columns=8, cell_px=100),
+                                           captions, columns=8, cell_px=100,
+                                           style=session.figure_style()),
                         width="stretch", key="augment-examples")
         if st.button("Draw again", key="augment-again"):
             st.session_state["augment_draw"] = draw + 1
@@ -354,7 +355,7 @@ def _draw_live_panels(settings: dict | None, run: RunStatus | None) -> RunRecord
         by = st.segmented_control("Curves against", ["step", "epoch"], default="step",
                                   key="curve_axis") or "step"
         st.plotly_chart(figures.training_curves(steps, evals, by=by, epoch_records=epochs,
-                                                height=400),
+                                                height=400, style=session.figure_style()),
                         width="stretch", key="curves")
     with right:
         _first_kernels(run)
@@ -456,12 +457,16 @@ def _first_kernels(run: RunStatus) -> None:
         return
     step, weights = runs.executor().weight(run.run_id, f"{conv.index}.weight")
     weights = weights.numpy()
-    st.plotly_chart(
-        figures.kernel_grid(weights, title=f"Layer {conv.index} kernels at step {step} "
-                                           f"({weights.shape[0]} x {weights.shape[1]}, "
-                                           f"{weights.shape[2]}x{weights.shape[3]})",
-                            height=460),
-        width="stretch", key="kernels")
+    out_channels, in_channels, kernel_h, kernel_w = weights.shape
+    title = (f"Layer {conv.index} kernels at step {step} ({out_channels} x {in_channels}, "
+             f"{kernel_h}x{kernel_w})")
+    st.plotly_chart(figures.first_layer_kernels(weights, title=title, height=460,
+                                                style=session.figure_style()),
+                    width="stretch", key="kernels",
+                    config={"displayModeBar": False})  # it would cover the title
+    if in_channels == 3:
+        st.caption("Each kernel as one colour picture of its red, green and blue weights: "
+                   "grey is zero, a colour is what the kernel looks for.")
 
 
 # --- looking closer --------------------------------------------------------------------------
@@ -524,9 +529,11 @@ def _confusion(run: RunStatus) -> None:
         accuracy = np.trace(matrix) / max(matrix.sum(), 1)
         return figures.confusion_matrix(
             matrix, data.classes,
-            title=f"{accuracy:.1%} of {matrix.sum():,} test images right")
+            title=f"{accuracy:.1%} of {matrix.sum():,} test images right",
+            style=session.figure_style())
 
-    st.plotly_chart(_cached("confusion", run, (predictions.step, id(predictions)), figure),
+    version = (predictions.step, id(predictions), session.figure_style())
+    st.plotly_chart(_cached("confusion", run, version, figure),
                     width="stretch",
                     key="confusion")
 
@@ -563,7 +570,8 @@ def _gallery(run: RunStatus) -> None:
     long_names = max(len(c) for c in classes) > 6
     st.plotly_chart(figures.image_grid(images, captions, columns=6 if long_names else 8,
                                        caption_colors=colors, caption_lines=4,
-                                       cell_px=120 if long_names else 100),
+                                       cell_px=120 if long_names else 100,
+                                       style=session.figure_style()),
                     width="stretch", key="gallery")
     st.caption("Green: the top guess is right. Red: a mistake. Each image lists the true "
                "class, then the network's three most likely classes.")
@@ -593,7 +601,8 @@ def _diagnostics(run: RunStatus, records: RunRecords, dead: list[Dg.DeadFilters]
                 "nothing in the first layers mean those layers stop learning; norms that "
                 "shoot up mean the learning rate is too high.")
     if norms:
-        st.plotly_chart(figures.norm_curves(norms, _layer_names(_analysis(run))),
+        st.plotly_chart(figures.norm_curves(norms, _layer_names(_analysis(run)),
+                                            style=session.figure_style()),
                         width="stretch", key="norms")
     else:
         st.caption("Norms appear after the first few training steps.")
@@ -602,7 +611,8 @@ def _diagnostics(run: RunStatus, records: RunRecords, dead: list[Dg.DeadFilters]
                 "never learn again.")
     if dead:
         st.plotly_chart(figures.dead_filter_bars(
-            [(f"layer {d.conv_index}", d.dead, d.total) for d in dead]),
+            [(f"layer {d.conv_index}", d.dead, d.total) for d in dead],
+            style=session.figure_style()),
             width="stretch", key="dead")
     else:
         st.caption("No conv layer followed by a ReLU in this network.")
@@ -624,7 +634,8 @@ def _compare(run: RunStatus, records: RunRecords) -> None:
                 f"{KEEP_RUNS_PER_SESSION}, also after the server restarts), so you can "
                 "change one thing, e.g. 3x3 vs 5x5 kernels or SGD vs Adam, train again and "
                 "compare the curves.")
-    st.plotly_chart(figures.compare_curves(entries), width="stretch", key="compare")
+    st.plotly_chart(figures.compare_curves(entries, style=session.figure_style()),
+                    width="stretch", key="compare")
     rows = [_summary_row(current, "this run")] + [_summary_row(s, "") for s in reversed(history)]
     st.dataframe(rows, hide_index=True, width="stretch")
     _saved_runs(run)

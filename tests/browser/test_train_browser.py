@@ -99,3 +99,15 @@ def test_train_page_lives_while_staying_clickable(server, browser):
     page.get_by_role("button", name="Stop", exact=True).click()
     page.get_by_text(re.compile("^stopped$")).first.wait_for(timeout=20_000)
     page.close()
+
+
+def test_the_train_address_opens_the_train_page(server, browser):
+    """/train was "Page not found" with a fallback to the root: Streamlit gives its default
+    page the root address whatever its url_path."""
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.goto(server.rstrip("/") + "/train")
+    page.get_by_role("heading", name="Train a CNN, live").wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)  # the not-found dialog comes after the first run
+    assert not page.get_by_text("Page not found").count()
+    assert page.url.rstrip("/").endswith("/train")
+    page.close()

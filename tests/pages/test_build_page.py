@@ -2,8 +2,10 @@
 and the table shows what the model analysis measures."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import torch
@@ -12,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from playground.model import build as M
 from playground import share
 from playground import spec as S
+from playground.figures.style import PRESENTATION
 from playground.presets import load_preset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -423,3 +426,44 @@ def test_the_bad_layers_panel_says_what_is_wrong_with_the_labels_it_shows(app):
     assert [e.value for e in panel.error] == [
         "dilated kernel 17 (Kernel size 3, Dilation 8) is larger than the padded input 16x16"]
     assert {"Kernel size", "Dilation"} <= {n.label for n in panel.number_input}
+
+
+def _share_link(at: AppTest) -> str:
+    return next(c.value for c in at.code if "lesson=" in c.value)
+
+
+def test_presenting_draws_the_diagram_large_and_keeps_it_in_the_share_link():
+    at = open_page({"present": "1"})
+    diagram_layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    assert diagram_layout["font"]["size"] == PRESENTATION.font_size
+    assert parse_qs(urlsplit(_share_link(at)).query)["present"] == ["1"]
+
+
+def test_a_share_link_made_without_presenting_opens_without_it(app):
+    assert "present" not in parse_qs(urlsplit(_share_link(app)).query)
+
+
+def test_train_has_its_own_address_and_the_root_opens_it():
+    """Streamlit ignores a default page's url_path: /train was "Page not found"."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    by_address = {info["url_pathname"]: info["page_name"]
+                  for info in at._registered_pages.values()}
+    assert by_address == {"build": "Build", "train": "Train", "inspect": "Inspect",
+                          "learn": "Learn", "": "Train"}
+    assert [t.value for t in at.title] == ["Train a CNN, live"]
+
+
+def test_the_presentation_switch_puts_present_in_the_address_and_takes_it_out():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    switch = at.toggle(key="present_toggle")
+    assert switch.label == "Presentation mode" and not switch.value
+    assert not any(m.value.startswith("<style>") for m in at.markdown)
+    switch.set_value(True).run()
+    assert at.query_params["present"] in ("1", ["1"]) and at.toggle(key="present_toggle").value
+    css = "\n".join(m.value for m in at.markdown if m.value.startswith("<style>"))
+    assert "stMetricValue" in css
+    at.toggle(key="present_toggle").set_value(False).run()
+    assert "present" not in at.query_params

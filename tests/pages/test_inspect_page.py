@@ -1,6 +1,7 @@
 """The Inspect page through AppTest on a paused run with synthetic data (no downloads)."""
 from __future__ import annotations
 
+import json
 import secrets
 import time
 
@@ -13,6 +14,7 @@ from playground.data import shared
 from playground.runs import RunOptions
 from playground.train import trainer as T
 from playground.data.datasets import Dataset
+from playground.figures.style import DEFAULT, PRESENTATION
 from playground.presets import load_preset
 from tests.unit.test_runs import RunView
 from tests.support import chart_titles
@@ -164,8 +166,8 @@ def test_frequency_and_grad_cam(lenet_run):
 
 def test_time_machine_goes_back_to_a_snapshot(lenet_run):
     at = page_for(lenet_run)
-    assert at.slider(key="insp_pos").value == len(lenet_run.trainer.snapshots())
-    at.slider(key="insp_pos").set_value(0).run()
+    assert at.select_slider(key="insp_pos").value == len(lenet_run.trainer.snapshots())
+    at.select_slider(key="insp_pos").set_value(0).run()
     assert not at.exception
     assert any(t.startswith("Layer 0 conv (5x5, 1→6) kernels at step 0")
                for t in chart_titles(at))
@@ -222,3 +224,36 @@ def test_convs_inside_residual_blocks_in_every_conv_panel(resnet_run):
     assert any("Rows 12…20" in c.value for c in at.caption)
     at.selectbox(key="insp_fm_layer").set_value("4.body.3").run()
     assert any("conv2 (3x3, 32→32) feature maps, 32 channels" in t for t in chart_titles(at))
+
+
+def test_time_machine_thumb_shows_the_step_and_epoch(lenet_run):
+    """The thumb reads "step 2 · epoch 0.25", not the snapshot's position in the list."""
+    at = page_for(lenet_run)
+    machine = at.select_slider(key="insp_pos")
+    per_epoch = lenet_run.trainer.steps_per_epoch
+    steps = [s.step for s in lenet_run.trainer.snapshots()]
+    labels = list(machine.options)  # AppTest lists the labels the user reads
+    assert labels[:-1] == [f"step {step:,} · epoch {step / per_epoch:.2f}" for step in steps]
+    assert labels[-1] == f"now: step 3 · epoch {3 / per_epoch:.2f}"
+    assert machine.format_func(machine.value) == labels[-1]
+
+
+def _chart_fonts(at: AppTest) -> set[int]:
+    return {json.loads(chart.proto.spec)["layout"]["font"]["size"]
+            for chart in at.get("plotly_chart")}
+
+
+def test_presenting_draws_every_panel_in_the_presentation_style(lenet_run):
+    at = AppTest.from_function(_page, default_timeout=TIMEOUT)
+    at.session_state["run_id"] = lenet_run.run_id
+    at.session_state["run_owner"] = lenet_run.owner
+    at.query_params["present"] = "1"
+    at.run()
+    for panel in ("Kernels", "Feature maps", "Pooling", "Frequency", "Grad-CAM"):
+        at.radio(key="insp_panel").set_value(panel).run()
+        assert not at.exception, at.exception
+        assert _chart_fonts(at) == {PRESENTATION.font_size}, panel
+
+
+def test_without_present_the_panels_keep_their_everyday_style(lenet_run):
+    assert _chart_fonts(page_for(lenet_run)) == {DEFAULT.font_size}

@@ -6,6 +6,7 @@ subset so that runs are short and their state changes quickly.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 
@@ -14,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from playground.data import datasets as D
 from playground.data import shared
+from playground.figures.style import PRESENTATION
 from playground.train import trainer as T
 from playground.ui import ownership, runs
 from tests.support import needs_data
@@ -265,3 +267,25 @@ def test_a_lesson_can_hide_panels(page):
     rerun_until(at, lambda: trainer.state == T.FINISHED)
     assert list(group(at, "panel").options) == ["Confusion matrix", "Test images"]
     runs.registry().remove(trainer_run(at).run_id)
+
+
+def _chart_fonts(at: AppTest) -> set[int]:
+    return {json.loads(chart.proto.spec)["layout"]["font"]["size"] for chart in charts(at)}
+
+
+def test_presenting_draws_every_panel_in_the_presentation_style(page, small_mnist):
+    at = AppTest.from_function(train_page_script, default_timeout=TIMEOUT)
+    at.query_params["present"] = "1"
+    at.run()
+    at.toggle(key=f"augment-{SUFFIX}").set_value(True).run()  # its example images too
+    button(at, "Step epoch").click().run()
+    trainer = trainer_run(at).trainer
+    try:
+        rerun_until(at, lambda: trainer.step_count == trainer.steps_per_epoch
+                    and not trainer.busy)
+        for panel in ("Confusion matrix", "Test images", "Diagnostics", "Compare runs"):
+            group(at, "panel").set_value(panel).run()
+            assert not at.exception, at.exception
+            assert len(charts(at)) >= 3 and _chart_fonts(at) == {PRESENTATION.font_size}, panel
+    finally:
+        runs.executor().free(trainer_run(at).run_id)

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import pytest
 
 from playground.analysis import spectra as SP
-from playground.figures import inspection, training
+from playground.figures import diagram, inspection, training
 from playground.figures.lessons import (activations, convolution, deeper, dice, grids,
                                         invariance, normalisation, pooling, receptive_fields,
                                         signals, transposed, weight_sharing)
@@ -20,10 +20,12 @@ from playground.figures.style import DEFAULT, PRESENTATION, Style, style_for
 from playground.lessons.convolution import conv_steps
 from playground.lessons.dice import dice_sum, uniform_die
 from playground.lessons.receptive_fields import receptive_fields as rf_rows
+from playground.model.build import analyze
+from playground.presets import load_preset
 
 MIN_TEXT_PX = 18
 MIN_CURVE_PX = 3
-MODULES: tuple[ModuleType, ...] = (training, inspection, activations, convolution, deeper,
+MODULES: tuple[ModuleType, ...] = (training, inspection, diagram, activations, convolution, deeper,
                                    dice, grids, invariance, normalisation, pooling,
                                    receptive_fields, signals, transposed, weight_sharing)
 RNG = np.random.default_rng(0)
@@ -79,6 +81,10 @@ def _cases() -> dict[str, Callable[[Style], go.Figure]]:
         "training.image_grid": lambda s: training.image_grid(
             RNG.random((3, 1, 8, 8)), ["a", "b", "c"], title="t", style=s),
         "training.kernel_grid": lambda s: training.kernel_grid(kernels, title="t", style=s),
+        "training.first_layer_kernels": lambda s: training.first_layer_kernels(
+            RNG.normal(size=(8, 3, 3, 3)), title="t", style=s),
+        "diagram.network_figure": lambda s: diagram.network_figure(
+            analyze(load_preset("resnet_cifar10")), error_text="stale", style=s),
         "inspection.kernel_grid": lambda s: inspection.kernel_grid(kernels, title="t", style=s),
         "inspection.rgb_kernel_images": lambda s: inspection.rgb_kernel_images(
             RNG.normal(size=(4, 3, 3, 3)), title="t", style=s),
@@ -274,3 +280,32 @@ def test_gradient_norm_axis_labels_only_decades():
     assert axis.type == "log"
     assert axis.dtick == 1 and axis.exponentformat == "power"
 
+
+
+def _outline_widths(figure: go.Figure) -> list[float]:
+    widths = [shape.line.width for shape in figure.layout.shapes]
+    widths += [note.arrowwidth for note in figure.layout.annotations if note.showarrow]
+    return widths
+
+
+def test_the_network_diagram_draws_its_outlines_bolder_when_presenting():
+    """Its outlines and arrows follow the style's line width, as the charts' curves do."""
+    analysis = analyze(load_preset("resnet_cifar10"))
+    default = diagram.network_figure(analysis)
+    present = diagram.network_figure(analysis, style=PRESENTATION)
+    assert min(_outline_widths(present)) > max(_outline_widths(default)) / 2
+    assert min(_outline_widths(present)) >= 0.75 * PRESENTATION.line_width
+    assert min(_outline_widths(default)) == 0.75 * DEFAULT.line_width
+
+
+def test_the_network_diagram_makes_room_for_bigger_labels():
+    """The labels' band under the blocks and the gaps between their lines grow with the
+    text, so presented labels neither overlap each other nor the blocks."""
+    analysis = analyze(load_preset("lenet5"))
+    default = diagram.network_figure(analysis)
+    present = diagram.network_figure(analysis, style=PRESENTATION)
+
+    def shifts(figure):
+        return sorted({-note.yshift for note in figure.layout.annotations if note.yshift})
+
+    assert all(p > d for p, d in zip(shifts(present), shifts(default)))

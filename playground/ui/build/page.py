@@ -40,7 +40,8 @@ def render() -> None:
     if valid_analysis is not None:
         st.plotly_chart(diagram.network_figure(
             valid_analysis, height=300,
-            error_text=None if error is None else "showing the last valid network"),
+            error_text=None if error is None else "showing the last valid network",
+            style=session.figure_style()),
             width="stretch", key="diagram", config={"displayModeBar": False})
     left, right = st.columns([5, 7], gap="medium")
     with left:

@@ -11,6 +11,7 @@ from playground import spec as S
 from playground.model import build as M
 from playground.presets import load_preset, preset_names
 from playground.ui import runs
+from playground.ui import session
 from playground.ui.build import state
 from playground.ui.build.layer_labels import in_page_words
 from playground.ui.text import plain
@@ -64,7 +65,9 @@ def share_and_export(valid_spec: S.ModelSpec, analysis: M.Analysis | None,
     if invalid:
         st.caption("The network being edited cannot work yet, so links and files below hold "
                    "the last valid network.")
-    url = share.share_url(_app_url(), valid_spec)
+    # Made while presenting, the link opens presenting: the class sees what the teacher saw.
+    shown_as = {session.PRESENT_PARAM: "1"} if session.presenting() else None
+    url = share.share_url(_app_url(), valid_spec, extra=shown_as)
     st.markdown("**Share link**: opens this network with its lesson settings (dataset, "
                 "training settings, seed, hidden panels).")
     st.code(url, language=None, wrap_lines=True)
