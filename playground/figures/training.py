@@ -32,9 +32,12 @@ def _column(records: Sequence, name: str) -> np.ndarray:
 
 def training_curves(step_records: Sequence, eval_records: Sequence,
                     title: str = "", by: str = "step", epoch_records: Sequence = (),
-                    height: int = 360, *, style: Style = DEFAULT) -> go.Figure:
+                    height: int = 360, *, lr_changes: Sequence = (),
+                    style: Style = DEFAULT) -> go.Figure:
     """Loss and accuracy: train (per record) and test (per eval), against the training step
-    (`by="step"`) or the epoch (`by="epoch"`, with each finished epoch's averages marked)."""
+    (`by="step"`) or the epoch (`by="epoch"`, with each finished epoch's averages marked).
+    Each learning rate set by hand (`lr_changes`: step, epoch, lr) is a labelled dashed line
+    in both panels, at the first step trained with it."""
     if by not in ("step", "epoch"):
         raise ValueError(f"by must be 'step' or 'epoch', got {by!r}")
     train, test = style.line_color(0), style.line_color(1)
@@ -64,9 +67,31 @@ def training_curves(step_records: Sequence, eval_records: Sequence,
                        marker=dict(color=train, size=style.marker(11), symbol="square-open"),
                        **RIGHT),
         ]
-    return go.Figure(traces, _loss_accuracy_layout(
+    layout = _loss_accuracy_layout(
         ("Loss", "Accuracy"), "training step" if by == "step" else "epoch", title, height,
-        "curves", style))
+        "curves", style)
+    _mark_lr_changes(layout, [(getattr(change, by), change.lr) for change in lr_changes],
+                     style)
+    return go.Figure(traces, layout)
+
+
+def _mark_lr_changes(layout: dict, changes: Sequence[tuple[float, float]],
+                     style: Style) -> None:
+    """A dashed vertical line per (x, new lr) in both panels, labelled once on the left."""
+    color = style.line_color(2)
+    shapes, labels = [], []
+    for x, lr in changes:
+        for axis in ("", "2"):
+            shapes.append(dict(type="line", x0=x, x1=x, xref=f"x{axis}", y0=0, y1=1,
+                               yref=f"y{axis} domain",
+                               line=dict(color=color, width=style.line_width, dash="dash")))
+        labels.append(dict(text=f"lr {lr:g}", x=x, xref="x", y=0.98, yref="y domain",
+                           xanchor="left", yanchor="top", showarrow=False,
+                           font=dict(style.tick_font(), color=color),
+                           bgcolor="rgba(255,255,255,0.7)"))
+    if shapes:
+        layout["shapes"] = shapes
+        layout["annotations"] = layout["annotations"] + labels
 
 
 # The right-hand panel of a loss/accuracy pair (a trace's axes there).

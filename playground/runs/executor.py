@@ -14,7 +14,7 @@ pages decide what a watcher sees (never its weights as a download, never its his
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from playground import spec as S
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     import torch
 
     from playground.analysis.diagnostics import TestPredictions
-    from playground.train.records import EpochRecord, EvalRecord, NormRecord, StepRecord
+    from playground.train.records import (EpochRecord, EvalRecord, LrChange, NormRecord,
+                                          StepRecord)
 
 StateDict = dict[str, "torch.Tensor"]
 
@@ -112,6 +113,8 @@ class RunRecords:
     evals: list[EvalRecord]
     epochs: list[EpochRecord]
     norms: list[NormRecord]
+    # Learning rates set by hand whose first step is among those steps.
+    lr_changes: list[LrChange] = field(default_factory=list)
 
 
 @dataclass
@@ -150,6 +153,7 @@ class RunSummary:
     evals: list
     epochs: list
     state: str
+    lr_changes: list = field(default_factory=list)  # LrChange: rates set by hand
 
     @property
     def label(self) -> str:

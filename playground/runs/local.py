@@ -268,6 +268,7 @@ class LocalExecutor:
         through = step - 1 if busy else step
         steps, evals, epochs = trainer.history()
         norms = trainer.norm_history()
+        lr_changes = trainer.lr_history()
 
         def new(records):
             return [r for r in records if since_step < r.step <= through]
@@ -278,7 +279,7 @@ class LocalExecutor:
 
         return RunRecords(through, new(steps), new(evals),
                           [e for e in epochs if since_step < epoch_end(e) <= through],
-                          new(norms))
+                          new(norms), new(lr_changes))
 
     def test_predictions(self, run_id: str) -> TestPredictions | None:
         return self._run(run_id).trainer.test_predictions()

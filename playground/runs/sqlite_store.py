@@ -26,7 +26,8 @@ from playground import spec as S
 from playground.runs.executor import StateDict
 from playground.runs.store import (Eviction, InMemoryStore, RunStore, StoreBounds, StoredPlace,
                                    StoredRun, note_eviction, runs_to_evict)
-from playground.train.records import EpochRecord, EvalRecord, RunProgress, StepRecord
+from playground.train.records import (EpochRecord, EvalRecord, LrChange, RunProgress,
+                                      StepRecord)
 from playground.train.trainer import ENDED, INTERRUPTED
 
 log = logging.getLogger(__name__)
@@ -218,7 +219,8 @@ def _body(run: StoredRun) -> dict:
             "train_seconds": progress.train_seconds,
             "steps": [dataclasses.asdict(r) for r in progress.steps],
             "evals": [dataclasses.asdict(r) for r in progress.evals],
-            "epochs": [dataclasses.asdict(r) for r in progress.epochs]}
+            "epochs": [dataclasses.asdict(r) for r in progress.epochs],
+            "lr_changes": [dataclasses.asdict(r) for r in progress.lr_changes]}
 
 
 def _from_body(body: dict, run_id: str, number: int, owner: str, state: str,
@@ -226,7 +228,9 @@ def _from_body(body: dict, run_id: str, number: int, owner: str, state: str,
     progress = RunProgress(body["step"], body["train_seconds"],
                            [StepRecord(**r) for r in body["steps"]],
                            [EvalRecord(**r) for r in body["evals"]],
-                           [EpochRecord(**r) for r in body["epochs"]])
+                           [EpochRecord(**r) for r in body["epochs"]],
+                           # runs stored before rates set by hand were kept have none
+                           [LrChange(**r) for r in body.get("lr_changes", [])])
     return StoredRun(run_id, number, owner, S.parse_spec(body["spec"]),
                      S.TrainingConfig(**body["config"]), body["dataset_name"], body["device"],
                      state, body["message"], body["steps_per_epoch"], progress, created_at,

@@ -88,7 +88,7 @@ class StoredRun:
     def summary(self) -> RunSummary:
         return RunSummary(self.run_id, self.number, self.spec, self.config, self.device,
                           self.progress.steps, self.progress.evals, self.progress.epochs,
-                          self.state)
+                          self.state, list(self.progress.lr_changes))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 of weight snapshots that keeps covering the whole run within a byte budget."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -41,6 +41,16 @@ class EpochRecord:
 
 
 @dataclass
+class LrChange:
+    """The learning rate set by hand while a run lives: `step` is the first step trained
+    with `lr` (the steps already done when it was set, plus one)."""
+
+    step: int
+    epoch: float          # fractional, of that first step
+    lr: float
+
+
+@dataclass
 class RunProgress:
     """How far a run got: its step, training time and records. A stored run comes back
     with it (`Trainer.restore`)."""
@@ -50,6 +60,7 @@ class RunProgress:
     steps: list[StepRecord]
     evals: list[EvalRecord]
     epochs: list[EpochRecord]
+    lr_changes: list[LrChange] = field(default_factory=list)
 
 
 @dataclass

@@ -22,8 +22,8 @@ from playground.data.datasets import Dataset
 from playground.train.device import (compile_network, failure_message, has_native_bf16,
                                      pick_device)
 from playground.train.optim import make_optimizer, make_scheduler
-from playground.train.records import (EpochRecord, EvalRecord, NormRecord, RunProgress,
-                                      Snapshot, SnapshotRing, StepRecord)
+from playground.train.records import (EpochRecord, EvalRecord, LrChange, NormRecord,
+                                      RunProgress, Snapshot, SnapshotRing, StepRecord)
 from playground.train.step import evaluate, train_step
 from playground.train.target import confirm_threshold, stratified_subset
 from playground.train.threads import cpu_cores, lower_thread_priority
@@ -122,11 +122,13 @@ class Trainer:
         self._lr_scale = 1.0
         self._end_when_paused = False  # run(): nobody is there to resume a paused run
         self._in_step = False          # the thread is inside a step (for `busy`)
+        self._manual_step = False      # the step under way was asked for with step()
 
         self.step_records: list[StepRecord] = []
         self.eval_records: list[EvalRecord] = []
         self.epoch_records: list[EpochRecord] = []
         self.norm_records: list[NormRecord] = []
+        self.lr_changes: list[LrChange] = []
         self._predictions: Dg.TestPredictions | None = None
         self._snapshots = SnapshotRing(self.options.snapshot_every)
         self.time_to_target: float | None = None
@@ -159,6 +161,7 @@ class Trainer:
             self._epoch_progress = _Progress()
             self.step_records, self.eval_records, self.epoch_records = [], [], []
             self.norm_records, self._predictions = [], None
+            self.lr_changes = []
             self._pending_steps, self._lr_scale = 0, 1.0
             self._snapshots = SnapshotRing(self.options.snapshot_every)
             self.time_to_target = None
@@ -176,6 +179,7 @@ class Trainer:
             self.step_count, self.train_seconds = progress.step, progress.train_seconds
             self.step_records, self.eval_records = list(progress.steps), list(progress.evals)
             self.epoch_records = list(progress.epochs)
+            self.lr_changes = list(progress.lr_changes)
             self._snapshots = SnapshotRing(self.options.snapshot_every)
             self._state, self._message = state, message
             self._take_snapshot()
@@ -184,7 +188,8 @@ class Trainer:
         """A copy of how far the run got."""
         with self._lock:
             return RunProgress(self.step_count, self.train_seconds, list(self.step_records),
-                               list(self.eval_records), list(self.epoch_records))
+                               list(self.eval_records), list(self.epoch_records),
+                               list(self.lr_changes))
 
     # --- commands (any thread) -------------------------------------------------------------
     def start(self) -> None:
@@ -235,6 +240,10 @@ class Trainer:
             self._lr_scale = lr / self.config.lr
             with self._model_lock:
                 self._apply_lr()
+            # Kept so the curves can mark where the rate changed (the next step uses it).
+            first_step = self.step_count + 1
+            self.lr_changes.append(LrChange(first_step, first_step / self.steps_per_epoch,
+                                            float(lr)))
 
     def set_augment(self, augment: bool) -> None:
         with self._lock:
@@ -271,6 +280,11 @@ class Trainer:
     def history(self) -> tuple[list[StepRecord], list[EvalRecord], list[EpochRecord]]:
         with self._lock:
             return list(self.step_records), list(self.eval_records), list(self.epoch_records)
+
+    def lr_history(self) -> list[LrChange]:
+        """Each learning rate set by hand while the run lived, oldest first."""
+        with self._lock:
+            return list(self.lr_changes)
 
     def norm_history(self) -> list[NormRecord]:
         with self._lock:
@@ -348,6 +362,7 @@ class Trainer:
                 return False
             if self._state == PAUSED and self._pending_steps == 0:
                 return False
+            self._manual_step = self._pending_steps > 0
             if self._pending_steps > 0:
                 self._pending_steps -= 1
             self._in_step = True  # under the lock, so `busy` never misses a step about to run
@@ -440,7 +455,8 @@ class Trainer:
     def _after_step(self) -> bool:
         """Records, evaluations and snapshots due after this step; True to end the run."""
         step = self.step_count
-        if step % self.options.log_every == 0 or step == self.total_steps:
+        if (step % self.options.log_every == 0 or step == self.total_steps
+                or self._step_batch_ended()):
             if self.options.record_norms:
                 self._record_norms()
             if self._record_steps():
@@ -455,6 +471,13 @@ class Trainer:
         if in_epoch == self.steps_per_epoch:
             self._flush_epoch()
         return self._over_time()
+
+    def _step_batch_ended(self) -> bool:
+        """The last of the steps asked for with step()/step_epoch(): record a curve point
+        so that a single Step shows a change. Recording reads the sums, nothing more, so
+        the training itself is the same."""
+        with self._lock:
+            return self._manual_step and self._pending_steps == 0
 
     def _record_steps(self) -> bool:
         progress, self._progress = self._progress, _Progress()

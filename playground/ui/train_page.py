@@ -18,6 +18,7 @@ from playground.analysis import diagnostics as Dg
 from playground.analysis import inspection_view as V
 from playground.figures import training as figures
 from playground import spec as S
+from playground.train import estimate
 from playground.train import trainer as T
 from playground.train.device import pick_device
 from playground.data import preview, shared
@@ -42,6 +43,11 @@ DEAD_FILTER_IMAGES = 256
 SCHEDULE_NAMES = {"constant": "constant", "onecycle": "one-cycle"}
 DEVICES = ("auto", "cpu", "cuda")
 SETTINGS_KEY = "settings-open"
+LOAD_FIRST_KEY = "load-first"  # a Train or Step waiting for its dataset's first load
+# Height of the line of messages over the curves (what the run is doing, how it ended,
+# advice): fixed, so that a message coming or going never moves the curves.
+MESSAGES_PX = 64
+CONFUSION_PX = 520  # figures.confusion_matrix's height: reserved until it is drawn
 
 
 def render() -> None:
@@ -56,7 +62,7 @@ def render() -> None:
     if run is not None:
         config = run.config
         label = (f"Settings: {config.dataset}, {S.OPTIMIZER_LABELS[config.optimizer]} lr "
-                 f"{run.lr:.2g}, batch {config.batch_size}, "
+                 f"{_lr_set(run):g}, batch {config.batch_size}, "
                  f"{config.epochs} epochs, {SCHEDULE_NAMES[config.schedule]} schedule, seed "
                  f"{config.seed}{', augmentation' if config.augment else ''} "
                  "(learning rate and augmentation can change while it trains)")
@@ -77,6 +83,14 @@ def render() -> None:
     if run is not None and not live:
         st.fragment(_heartbeat,
                     run_every=WATCH_SECONDS if watched else HEARTBEAT_SECONDS)()
+
+
+def _lr_set(run: RunStatus) -> float:
+    """The learning rate last set by hand (else the starting one), not the schedule's rate
+    of the moment: the settings' title is their identity to Streamlit, and a title that
+    changed with every step would open the panel anew when the page is next drawn."""
+    changes = runs.executor().records(run.run_id).lr_changes
+    return changes[-1].lr if changes else run.config.lr
 
 
 def _current_status() -> RunStatus | None:
@@ -151,10 +165,50 @@ def _settings_form(run: RunStatus | None) -> dict:
                                help="Random shifts (and flips for photos), drawn per image. "
                                     "Can be switched while training runs")
     bottom[5].markdown(f"Device in use  \n**{_device_in_use(run, device)}**")
+    if not locked:
+        _training_time(run, model_spec, dataset, device, int(batch_size), int(epochs),
+                       bool(augment), optimizer)
     return {"spec": model_spec, "dataset": dataset, "optimizer": optimizer, "lr": float(lr),
             "schedule": schedule, "device": device, "batch_size": int(batch_size),
             "epochs": int(epochs), "weight_decay": float(weight_decay), "seed": int(seed),
             "augment": bool(augment)}
+
+
+def _training_time(run: RunStatus | None, model_spec: S.ModelSpec, dataset: str, device: str,
+                   batch_size: int, epochs: int, augment: bool, optimizer: str) -> None:
+    """The training time these settings need: the pace of this session's last run of the
+    same network and batch, else a few steps timed now (once per network and batch)."""
+    if dataset not in KNOWN_SHAPES:
+        return
+    shape, _ = KNOWN_SHAPES[dataset]
+    try:
+        target = pick_device(device)
+        if (run is not None and run.step > 0 and run.train_seconds > 0
+                and run.spec == model_spec and run.config.batch_size == batch_size
+                and run.config.augment == augment and run.device == str(target)):
+            step_seconds, source = run.train_seconds / run.step, "at your last run's pace"
+        else:
+            config = dataclasses.replace(
+                S.resolve_training(model_spec.training), batch_size=batch_size,
+                augment=augment, optimizer=optimizer)
+            with st.spinner("Timing a few training steps of this network..."):
+                step_seconds = estimate.seconds_per_step(model_spec, config, shape, dataset,
+                                                         device)
+            source = f"measured on this {'GPU' if target.type == 'cuda' else 'CPU'}"
+    except (S.SpecError, RuntimeError, ValueError):
+        return  # a network that cannot train here says why when Train is pressed
+    seconds = estimate.training_seconds(step_seconds, _train_size(dataset), batch_size,
+                                        epochs)
+    st.caption(f"Training time: about **{estimate.describe_seconds(seconds)}** of training "
+               f"for {epochs} epoch{'s' if epochs > 1 else ''} ({source}; the test "
+               "evaluations come on top)")
+
+
+def _train_size(dataset: str) -> int:
+    """The training images of `dataset`: those loaded already (e.g. an embedded subset),
+    else the full set's count."""
+    loaded = shared.loaded(dataset)
+    return len(loaded.train_y) if loaded is not None else estimate.TRAIN_SIZES[dataset]
 
 
 def _device_in_use(run: RunStatus | None, requested: str) -> str:
@@ -223,12 +277,26 @@ def _new_run(settings: dict) -> str | None:
         config = _config(settings)
         if config.dataset in KNOWN_SHAPES:  # say so before a slow load
             T.check_fits(model_spec, *KNOWN_SHAPES[config.dataset], config.dataset)
-        with st.spinner(f"Loading {config.dataset}..."):
-            shared.dataset(config.dataset)  # a load that fails leaves the old run be
+        _load_with_progress(config.dataset)  # a load that fails leaves the old run be
         return runs.start_run(model_spec, config, device=settings["device"], start=False)
     except (DataError, S.SpecError, RunLimitError, RuntimeError, ValueError) as error:
         st.session_state["train_error"] = in_page_words(str(error))
         return None
+
+
+def _load_with_progress(dataset: str) -> None:
+    """The first press on a fresh server loads (and may decode) the dataset, tens of
+    seconds for CIFAR-10: a progress bar says what it is waiting for."""
+    if shared.loaded(dataset) is not None:
+        return
+    bar = st.progress(0.0, text=f"Loading {dataset} (once per server)...")
+
+    def report(text: str, fraction: float) -> None:
+        bar.progress(min(1.0, max(0.0, fraction)), text=f"{text} (once per server)")
+
+    with shared.reporting_to(report):
+        shared.dataset(dataset)
+    bar.empty()
 
 
 def _reusable(run: RunStatus | None, settings: dict) -> bool:
@@ -246,17 +314,31 @@ def _close_settings() -> None:
     st.session_state[SETTINGS_KEY] = False
 
 
-def _start(settings: dict | None) -> None:
+def _needs_load(settings: dict | None, run: RunStatus | None) -> bool:
+    """A command that must load its dataset first: done in the page, not in the button's
+    callback, where a progress bar cannot be drawn."""
+    if settings is None or _reusable(run, settings):
+        return False
+    if run is not None and run.state not in T.ENDED and run.state != T.READY:
+        return False
+    return shared.loaded(settings["dataset"]) is None
+
+
+def _start(settings: dict | None, loaded: bool = False) -> None:
     if settings is None:  # a watcher's page has no settings of its own to train
         return
-    _close_settings()
+    if not loaded:  # a command from the page itself: the expander is drawn already
+        _close_settings()
+    if not loaded and _needs_load(settings, _current_status()):
+        st.session_state[LOAD_FIRST_KEY] = ("train", False)
+        return
     run = _current_status()
     run_id = run.run_id if _reusable(run, settings) else _new_run(settings)
     if run_id is not None:
         runs.start(run_id)
 
 
-def _step(settings: dict | None, epoch: bool) -> None:
+def _step(settings: dict | None, epoch: bool, loaded: bool = False) -> None:
     run = _current_status()
     if settings is None:  # a watcher's page: the executor refuses it, the page says why
         if run is not None:
@@ -264,6 +346,9 @@ def _step(settings: dict | None, epoch: bool) -> None:
         return
     run_id = run.run_id if run is not None else None
     if run is None or run.state in T.ENDED:
+        if not loaded and _needs_load(settings, run):
+            st.session_state[LOAD_FIRST_KEY] = ("step", epoch)
+            return
         run_id = _new_run(settings)
     if run_id is not None:
         runs.step(run_id, epoch)
@@ -333,7 +418,27 @@ def _live_panels(settings: dict | None) -> None:
                           spec=run.spec.name)
 
 
+def _load_then_command(settings: dict | None) -> None:
+    """The Train or Step pressed before its dataset was loaded: load it here, with a
+    progress bar, then give the command and redraw the page."""
+    command, epoch = st.session_state.pop(LOAD_FIRST_KEY)
+    if settings is None:
+        return
+    try:
+        _load_with_progress(settings["dataset"])
+    except (DataError, ValueError) as error:
+        st.session_state["train_error"] = in_page_words(str(error))
+        st.rerun(scope="app")
+    if command == "train":
+        _start(settings, loaded=True)
+    else:
+        _step(settings, epoch, loaded=True)
+    st.rerun(scope="app")
+
+
 def _draw_live_panels(settings: dict | None, run: RunStatus | None) -> RunRecords | None:
+    if LOAD_FIRST_KEY in st.session_state:
+        _load_then_command(settings)
     _controls(settings, run)
     if run is None:
         st.info("Press **Train** to start, or **Step** to train one batch at a time. "
@@ -346,16 +451,20 @@ def _draw_live_panels(settings: dict | None, run: RunStatus | None) -> RunRecord
     steps, evals, epochs = records.steps, records.evals, records.epochs
     _status(run, steps, evals)
     dead = _dead_filters(run, len(evals))
-    for advice in Dg.training_advice(steps, evals, epochs, num_classes=run.spec.num_classes,
-                                     lr=run.lr, dead=dead):
-        (st.error if advice.level == "error" else st.warning)(
-            f"**{advice.title}.** {advice.text}")
+    with st.container(height=MESSAGES_PX, border=False, key="run-messages"):
+        _messages(run, steps, evals)
+        for advice in Dg.training_advice(steps, evals, epochs,
+                                         num_classes=run.spec.num_classes, lr=run.lr,
+                                         dead=dead):
+            (st.error if advice.level == "error" else st.warning)(
+                f"**{advice.title}.** {advice.text}")
     left, right = st.columns([3, 2])
     with left:
         by = st.segmented_control("Curves against", ["step", "epoch"], default="step",
                                   key="curve_axis") or "step"
         st.plotly_chart(figures.training_curves(steps, evals, by=by, epoch_records=epochs,
-                                                height=400, style=session.figure_style()),
+                                                height=400, lr_changes=records.lr_changes,
+                                                style=session.figure_style()),
                         width="stretch", key="curves")
     with right:
         _first_kernels(run)
@@ -400,21 +509,55 @@ def _status(run: RunStatus, steps, evals) -> None:
                            "steps need at this pace")
     st.progress(min(1.0, run.step / run.total_steps),
                 text=f"step {run.step:,} of {run.total_steps:,}")
+    # Failures and interruptions say more than the fixed line of messages holds.
+    if run.state == T.FAILED:
+        st.error(run.message)
+    elif run.state == T.INTERRUPTED:
+        _interrupted(run)
+    if run.from_store:
+        st.caption("Opened from your saved runs: its curves and its weights as they were "
+                   "saved. It also opens on the Inspect page.")
+
+
+def _messages(run: RunStatus, steps, evals) -> None:
+    """What the run waits for or how it ended, in the fixed-height line over the curves."""
+    position = run.queue_position
     if position:
         st.info(f"Waiting for the {run.device_type.upper()}: number {position[0]} in line "
                 "behind other sessions' training. It starts by itself when the device is "
                 "free; Pause leaves the line.")
     if run.idle_note and run.state == T.PAUSED:
         st.info(run.idle_note)
-    if run.state == T.FAILED:
-        st.error(run.message)
-    elif run.state == T.FINISHED:
-        st.success(f"Finished: {run.message}.")
-    elif run.state == T.INTERRUPTED:
-        _interrupted(run)
-    if run.from_store:
-        st.caption("Opened from your saved runs: its curves and its weights as they were "
-                   "saved. It also opens on the Inspect page.")
+    if run.state == T.FINISHED:
+        st.success(_finished_text(run, evals))
+    elif run.state == T.RUNNING and not position and (not steps or not evals):
+        st.caption(_first_points_text(run, steps))
+
+
+def _finished_text(run: RunStatus, evals) -> str:
+    """What finished: e.g. "Finished 3 epochs: 98.4% test accuracy after 12.3 s of
+    training"."""
+    epochs = run.step / run.steps_per_epoch
+    done = (f"{epochs:.0f} epoch{'s' if round(epochs) != 1 else ''}"
+            if abs(epochs - round(epochs)) < 1e-9 else f"{epochs:.2f} epochs")
+    accuracy = f"{evals[-1].test_acc:.1%} test accuracy" if evals else "no test accuracy"
+    why = {"target reached": "Target accuracy reached after ",
+           "time limit reached": "Time limit reached after "}.get(run.message, "Finished ")
+    return (f"{why}{done}: {accuracy} after "
+            f"{estimate.describe_seconds(run.train_seconds)} of training.")
+
+
+def _first_points_text(run: RunStatus, steps) -> str:
+    """Before the first points: what the curves wait for, so a slow start is explained."""
+    every = runs.APP_RUN_OPTIONS.log_every
+    evals = max(1, runs.APP_RUN_OPTIONS.evals_per_epoch)
+    first_eval = max(1, round(run.steps_per_epoch / evals))
+    if not steps:
+        return (f"Training the first {every} batches: the loss and training accuracy get "
+                f"a point every {every} steps, and the test accuracy its first one after "
+                f"step {first_eval:,} (the first evaluation of the test set).")
+    return (f"The test accuracy gets its first point after step {first_eval:,}, when the "
+            f"test set is first evaluated ({evals} times per epoch).")
 
 
 def _interrupted(run: RunStatus) -> None:
@@ -521,6 +664,8 @@ def _prediction_header(run: RunStatus, predictions: Dg.TestPredictions | None) -
 def _confusion(run: RunStatus) -> None:
     predictions = _predictions(run)
     if not _prediction_header(run, predictions):
+        # The matrix's room, kept from the start: its arrival must not grow the page.
+        st.container(height=CONFUSION_PX, border=False, key="confusion-room")
         return
 
     def figure():  # changes only with the predictions: once per evaluation
@@ -624,7 +769,8 @@ def _compare(run: RunStatus, records: RunRecords) -> None:
         s for s in runs.executor().history(runs.session_owner())
         if s.run_id != run.run_id or s.number != run.number]
     current = RunSummary(run.run_id, run.number, run.spec, run.config, run.device,
-                         records.steps, records.evals, records.epochs, run.state)
+                         records.steps, records.evals, records.epochs, run.state,
+                         records.lr_changes)
     entries = [(f"{run_label(run.number, current.spec, current.config)} (this run)",
                 current.steps, current.evals)]
     entries += [(s.label, s.steps, s.evals) for s in reversed(history)]
@@ -679,11 +825,17 @@ def _summary_row(summary: RunSummary, note: str) -> dict:
     config = summary.config
     return {"run": f"#{summary.number} {note}".strip(), "network": summary.spec.name,
             "layers": _outline(summary.spec), "dataset": config.dataset,
-            "optimizer": S.OPTIMIZER_LABELS[config.optimizer], "lr": f"{config.lr:g}",
+            "optimizer": S.OPTIMIZER_LABELS[config.optimizer], "lr": _lr_text(summary),
             "batch": config.batch_size, "augment": "yes" if config.augment else "no",
             "steps": summary.steps[-1].step if summary.steps else 0,
             "test accuracy": f"{summary.test_acc:.1%}" if summary.test_acc is not None
             else "-"}
+
+
+def _lr_text(summary: RunSummary) -> str:
+    """The starting rate, then each one set while it trained: "0.01, 0.001 at step 120"."""
+    changes = [f"{change.lr:g} at step {change.step:,}" for change in summary.lr_changes]
+    return ", ".join([f"{summary.config.lr:g}", *changes])
 
 
 def _outline(model_spec: S.ModelSpec) -> str:

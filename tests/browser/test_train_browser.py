@@ -110,4 +110,38 @@ def test_the_train_address_opens_the_train_page(server, browser):
     page.wait_for_timeout(1500)  # the not-found dialog comes after the first run
     assert not page.get_by_text("Page not found").count()
     assert page.url.rstrip("/").endswith("/train")
+
+
+@pytest.fixture(scope="module")
+def small_data_server(tmp_path_factory):
+    """A server whose data folder is empty: MNIST is the embedded 4,000-image subset, so
+    a whole epoch trains in seconds."""
+    from tests.support import streamlit_server
+    process, url = streamlit_server.launch(
+        {"PLAYGROUND_DATA": str(tmp_path_factory.mktemp("no-data"))})
+    yield url
+    streamlit_server.stop(process)
+
+
+def test_the_curves_stay_put_from_train_to_finished(small_data_server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    open_train_page(page, small_data_server)
+    epochs = page.get_by_label("Epochs")
+    epochs.wait_for(timeout=60_000)
+    epochs.fill("1")
+    epochs.press("Enter")
+    page.wait_for_timeout(1000)
+    page.get_by_role("button", name="Train", exact=True).click()
+    # The loss/accuracy chart (its box: the key's element may be laid out as contents)
+    curves = page.locator(".st-key-curves .stPlotlyChart").first
+    curves.wait_for(timeout=90_000)
+    page.wait_for_timeout(1000)
+    started = curves.bounding_box()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "train_page_training.png"))
+    page.get_by_text(re.compile(r"^Finished 1 epoch: ")).wait_for(timeout=120_000)
+    page.wait_for_timeout(2000)  # the whole page is drawn again when a run ends
+    finished = curves.bounding_box()
+    page.screenshot(path=str(ARTIFACTS / "train_page_finished.png"))
+    assert abs(finished["y"] - started["y"]) <= 10, (started, finished)
     page.close()

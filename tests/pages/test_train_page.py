@@ -289,3 +289,70 @@ def test_presenting_draws_every_panel_in_the_presentation_style(page, small_mnis
             assert len(charts(at)) >= 3 and _chart_fonts(at) == {PRESENTATION.font_size}, panel
     finally:
         runs.executor().free(trainer_run(at).run_id)
+
+
+def curve_figure(at) -> dict:
+    import json
+
+    return json.loads(next(c for c in charts(at) if "Loss" in c.proto.spec).proto.spec)
+
+
+def test_before_train_the_page_says_how_long_training_takes(page):
+    import re
+
+    at = page()
+    estimate = next(c.value for c in at.caption if c.value.startswith("Training time"))
+    assert re.search(r"about \*\*[\d.]+ (s|min \d+ s)\*\* of training for 2 epochs "
+                     r"\(measured on this CPU", estimate), estimate
+    at.number_input(key=f"epochs-{SUFFIX}").set_value(4).run()
+    assert any("for 4 epochs" in c.value for c in at.caption)
+
+
+def test_a_finished_run_says_what_finished(page):
+    import re
+
+    at = page()
+    at.number_input(key=f"epochs-{SUFFIX}").set_value(1).run()
+    button(at, "Train").click().run()
+    trainer = trainer_run(at).trainer
+    rerun_until(at, lambda: trainer.state == T.FINISHED)
+    text = next(s.value for s in at.success)
+    accuracy = f"{trainer.eval_records[-1].test_acc:.1%}"
+    assert re.fullmatch(rf"Finished 1 epoch: {re.escape(accuracy)} test accuracy after "
+                        r"[\d.]+ s of training\.", text), text
+
+
+def test_one_step_draws_a_curve_point(page):
+    at = page()
+    button(at, "Step").click().run()
+    trainer = trainer_run(at).trainer
+    rerun_until(at, lambda: trainer.step_count == 1 and not trainer.busy)
+    loss = next(t for t in curve_figure(at)["data"] if t["name"] == "train loss")
+    assert point_count(loss["x"]) == 1
+
+
+def point_count(values) -> int:
+    """Plotly's JSON holds an array as a list or as base64 bytes of a numpy dtype."""
+    if isinstance(values, dict):
+        import base64
+
+        import numpy as np
+        return len(np.frombuffer(base64.b64decode(values["bdata"]), values["dtype"]))
+    return len(values)
+
+
+def test_learning_rate_changes_are_marked_and_compared(page):
+    at = page()
+    at.number_input(key=f"epochs-{SUFFIX}").set_value(60).run()
+    button(at, "Step").click().run()
+    trainer = trainer_run(at).trainer
+    rerun_until(at, lambda: trainer.step_count == 1 and not trainer.busy)
+    at.number_input(key=f"lr-{SUFFIX}").set_value(0.002).run()
+    button(at, "Step").click().run()
+    rerun_until(at, lambda: trainer.step_count == 2 and not trainer.busy)
+    layout = curve_figure(at)["layout"]
+    assert [shape["x0"] for shape in layout["shapes"]] == [2, 2]  # both panels
+    assert any(a["text"] == "lr 0.002" for a in layout["annotations"])
+    group(at, "panel").set_value("Compare runs").run()
+    assert at.dataframe[0].value["lr"][0] == "0.01, 0.002 at step 2"
+    button(at, "Stop").click().run()

@@ -283,3 +283,86 @@ def test_one_cycle_works_for_very_short_runs(total_steps):
     trainer.join(60)
     assert trainer.state == T.FINISHED, trainer.message
     assert trainer.step_count == total_steps
+
+
+def test_each_manual_step_records_a_curve_point():
+    trainer = make_trainer(options=dict(log_every=10))
+    trainer.step()
+    wait_for(lambda: not trainer.busy)
+    assert [r.step for r in trainer.history()[0]] == [1]
+    trainer.step(3)
+    wait_for(lambda: not trainer.busy)
+    assert [r.step for r in trainer.history()[0]] == [1, 4]
+    trainer.stop()
+
+
+def test_manual_step_points_leave_the_training_unchanged():
+    """Recording a point after a Step only reads the sums: the weights are the same."""
+    stepped, ran = make_trainer(), make_trainer()
+    for _ in range(5):
+        stepped.step()
+        wait_for(lambda: not stepped.busy)
+    ran.step(5)
+    wait_for(lambda: not ran.busy)
+    for name, tensor in ran.latest_weights()[1].items():
+        assert torch.equal(tensor, stepped.latest_weights()[1][name]), name
+    stepped.stop()
+    ran.stop()
+
+
+def test_lr_changes_are_recorded_with_their_first_step():
+    trainer = make_trainer()
+    trainer.step(3)
+    wait_for(lambda: not trainer.busy)
+    trainer.set_lr(0.001)
+    changes = trainer.lr_history()
+    assert [(c.step, c.lr) for c in changes] == [(4, 0.001)]
+    assert changes[0].epoch == pytest.approx(4 / trainer.steps_per_epoch)
+    assert trainer.progress().lr_changes == changes
+    trainer.stop()
+    trainer.reset()
+    assert trainer.lr_history() == []
+
+
+def test_estimate_describes_durations():
+    from playground.train.estimate import describe_seconds, training_seconds
+    assert describe_seconds(12.34) == "12.3 s"
+    assert describe_seconds(130) == "2 min 10 s"
+    assert describe_seconds(3 * 3600 + 5 * 60) == "3 h 05 min"
+    assert training_seconds(0.5, 1000, 128, 3) == pytest.approx(0.5 * 8 * 3)
+
+
+def random_dataset(shape: tuple[int, int, int], n_train: int) -> D.Dataset:
+    generator = torch.Generator().manual_seed(0)
+    return D.Dataset(name="cifar10" if shape[0] == 3 else "mnist",
+                     train_x=torch.randn(n_train, *shape, generator=generator),
+                     train_y=torch.randint(0, 10, (n_train,), generator=generator),
+                     test_x=torch.randn(64, *shape, generator=generator),
+                     test_y=torch.randint(0, 10, (64,), generator=generator),
+                     classes=[str(c) for c in range(10)], mean=(0.0,) * shape[0],
+                     std=(1.0,) * shape[0], source="random")
+
+
+@pytest.mark.parametrize("preset,steps", [("mnist_fast", 40), ("tinyvgg_cifar10", 8),
+                                          ("resnet_cifar10", 6)])
+def test_estimate_is_within_30_percent_of_the_training_time(preset, steps):
+    """The estimate for N steps against the trainer's own training time after N steps."""
+    from playground.presets import load_preset
+    from playground.train import estimate
+    model_spec = load_preset(preset)
+    config = S.resolve_training(model_spec.training)
+    shape, _ = D.KNOWN_SHAPES[config.dataset]
+    dataset = random_dataset(shape, config.batch_size * steps)
+    per_step = estimate.seconds_per_step(model_spec, config, shape, config.dataset, "cpu")
+    trained = []
+    # Up to three short runs: on a shared, busy machine one run's pace can be an outlier.
+    for _ in range(3):
+        trainer = T.Trainer(model_spec, dataset, config,
+                            T.TrainerOptions(device="cpu", evals_per_epoch=1))
+        trainer.step(steps - 1)  # the epoch's last step evaluates: not training time
+        wait_for(lambda: not trainer.busy, timeout=300)
+        trained.append(trainer.train_seconds / (steps - 1))
+        trainer.stop()
+        if per_step == pytest.approx(trained[-1], rel=0.3):
+            return
+    pytest.fail(f"estimate {per_step:.4f} s/step, trained {trained}")
