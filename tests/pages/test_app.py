@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from tests.support import needs_data
+from tests.support import needs_data, shown
 
 pytestmark = needs_data
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -94,7 +94,7 @@ def test_network_that_does_not_fit_the_dataset_is_explained(app):
     app.selectbox(key="dataset-MNIST fast").select("cifar10").run()
     button(app, "Train").click().run()
     assert not app.exception
-    assert any("the spec takes [1, 28, 28] but cifar10 images are [3, 32, 32]" in e.value
+    assert any("the spec takes [1, 28, 28] but cifar10 images are [3, 32, 32]" in shown(e.value)
                for e in app.error)
     assert "run_id" not in app.session_state
 

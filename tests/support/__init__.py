@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -27,5 +28,11 @@ def chart_titles(at) -> list[str]:
     return titles
 
 
+def shown(markdown: str) -> str:
+    """What a reader sees of Markdown that escapes user text (`ui.text.plain`): the text
+    without its backslash escapes."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
 __all__ = ["CHROMIUM", "CHROMIUM_FLAGS", "ROOT", "chart_titles", "curve_points", "free_port",
-           "needs_data"]
+           "needs_data", "shown"]
