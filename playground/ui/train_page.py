@@ -34,7 +34,8 @@ REFRESH_SECONDS = 0.5      # live panels while training
 HEARTBEAT_SECONDS = 20.0   # "this page is still open" while nothing changes
 GALLERY_SIZE = 24
 DEAD_FILTER_IMAGES = 256
-SCHEDULE_NAMES = {"constant": "constant", "onecycle": "one-cycle"}
+SCHEDULE_NAMES = {"constant": "constant", "onecycle": "one-cycle",
+                  "linear": "warm-up + linear decay"}
 DEVICES = ("auto", "cpu", "cuda")
 SETTINGS_KEY = "settings-open"
 
