@@ -83,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--weight-decay", type=float)
     train.add_argument("--schedule", choices=S.SCHEDULES)
     train.add_argument("--augment", action="store_true", default=None)
+    train.add_argument("--label-smoothing", type=float)
+    train.add_argument("--nesterov", action=argparse.BooleanOptionalAction,
+                       help="Nesterov momentum for SGD (unset: on whenever momentum > 0)")
+    train.add_argument("--warmup-fraction", type=float,
+                       help="share of the steps that ramp the learning rate up")
+    train.add_argument("--ema-decay", type=float,
+                       help="evaluate an exponential moving average of the weights")
+    train.add_argument("--test-flip", action=argparse.BooleanOptionalAction,
+                       help="evaluate on each test image and its mirror image")
     train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     train.add_argument("--seed", type=int)
     train.add_argument("--target-acc", type=_probability,
@@ -187,7 +196,9 @@ def run_train(args: argparse.Namespace) -> int:
             model_spec.training, dataset=args.dataset, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
             momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
-            augment=args.augment, seed=args.seed)
+            augment=args.augment, seed=args.seed, label_smoothing=args.label_smoothing,
+            nesterov=args.nesterov, warmup_fraction=args.warmup_fraction,
+            ema_decay=args.ema_decay, test_flip=args.test_flip)
     except S.SpecError as error:  # a flag value: name the flag, not the spec field
         flag = "--" + (error.field_name or str(error).split(":")[0].split(".")[-1])
         raise CliError(f"{flag.replace('_', '-')}: {error.reason}", EXIT_BAD_INPUT) from None

@@ -181,7 +181,7 @@ def make_layer(layer_type: str, **values: Any) -> Layer:
 # Optimizer names as specs write them, with the label a page shows for each.
 OPTIMIZER_LABELS = {"sgd": "SGD + momentum", "adam": "Adam", "adamw": "AdamW"}
 OPTIMIZERS = tuple(OPTIMIZER_LABELS)
-SCHEDULES = ("constant", "onecycle")
+SCHEDULES = ("constant", "onecycle", "linear")
 
 
 @dataclass
@@ -199,6 +199,11 @@ class TrainingSpec:
     augment: bool | None = None
     seed: int | None = None
     hidden_panels: list[str] | None = None
+    label_smoothing: float | None = None
+    nesterov: bool | None = None
+    warmup_fraction: float | None = None
+    ema_decay: float | None = None
+    test_flip: bool | None = None
 
 
 @dataclass
@@ -216,6 +221,13 @@ class TrainingConfig:
     augment: bool = False
     seed: int = 0
     hidden_panels: list[str] = field(default_factory=list)
+    label_smoothing: float = 0.0
+    # None keeps the behaviour from before the setting existed: Nesterov whenever SGD has
+    # momentum, so older specs train exactly as they did.
+    nesterov: bool | None = None
+    warmup_fraction: float = 0.0
+    ema_decay: float | None = None   # None: no weight average
+    test_flip: bool = False
 
 
 def resolve_training(section: TrainingSpec | None, **overrides: Any) -> TrainingConfig:
@@ -430,6 +442,11 @@ def parse_training(data: Any) -> TrainingSpec:
         "seed": lambda v: _check_int(v, "seed", 0, 2**63 - 1, raise_at),
         "augment": lambda v: _check_bool(v, "augment", raise_at),
         "hidden_panels": lambda v: _check_string_list(v, "hidden_panels", raise_at),
+        "label_smoothing": lambda v: _check_below(v, "label_smoothing", 0.5, raise_at),
+        "nesterov": lambda v: _check_bool(v, "nesterov", raise_at),
+        "warmup_fraction": lambda v: _check_below(v, "warmup_fraction", 0.5, raise_at),
+        "ema_decay": lambda v: _check_open_fraction(v, "ema_decay", raise_at),
+        "test_flip": lambda v: _check_bool(v, "test_flip", raise_at),
     }
     return TrainingSpec(**{name: checks[name](value) for name, value in values.items()})
 
@@ -462,6 +479,20 @@ def _check_fraction(value: Any, name: str, raise_at) -> float:
     number = _check_number(value, name, raise_at)
     if not 0 <= number < 1:
         raise_at(name, f"{name} must be in [0, 1), got {number:g}")
+    return number
+
+
+def _check_below(value: Any, name: str, high: float, raise_at) -> float:
+    number = _check_number(value, name, raise_at)
+    if not 0 <= number < high:
+        raise_at(name, f"{name} must be in [0, {high:g}), got {number:g}")
+    return number
+
+
+def _check_open_fraction(value: Any, name: str, raise_at) -> float:
+    number = _check_number(value, name, raise_at)
+    if not 0 < number < 1:
+        raise_at(name, f"{name} must be in (0, 1), got {number:g}")
     return number
 
 

@@ -15,14 +15,15 @@ from playground.train.device import autocast_for
 def train_step(network: torch.nn.Module, optimizer: torch.optim.Optimizer,
                images: torch.Tensor, labels: torch.Tensor, *,
                forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
-               mixed_precision: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+               mixed_precision: bool = False,
+               label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step on a batch: (mean loss, number of correct predictions), both
     detached tensors on the batch's device, so a caller syncs with the host only when it
     reads them. `forward` replaces `network`'s own (e.g. a compiled one); with
     `mixed_precision` the forward pass runs under bf16 autocast on CUDA."""
     with autocast_for(images.device, mixed_precision):
         logits = (forward or network)(images)
-        loss = F.cross_entropy(logits, labels)
+        loss = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -51,9 +52,11 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(network: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
-             chunk: int = 1000, mixed_precision: bool = False, keep_top: int = 0) -> Evaluation:
+             chunk: int = 1000, mixed_precision: bool = False, keep_top: int = 0,
+             flip: bool = False) -> Evaluation:
     """Loss and accuracy of `network` in eval mode, `chunk` images per forward pass; the
-    network is back in its previous mode afterwards, even when the pass fails."""
+    network is back in its previous mode afterwards, even when the pass fails. With `flip`
+    the logits are the mean of each image's and its mirror image's."""
     device = images.device
     was_training = network.training
     loss_sum = torch.zeros((), device=device)
@@ -66,6 +69,8 @@ def evaluate(network: torch.nn.Module, images: torch.Tensor, labels: torch.Tenso
             batch_labels = labels[start:start + chunk]
             with autocast_for(device, mixed_precision):
                 logits = network(batch).float()  # fp32 sums and probabilities
+                if flip:
+                    logits = (logits + network(batch.flip(3)).float()) / 2
             loss_sum += F.cross_entropy(logits, batch_labels, reduction="sum")
             correct += (logits.argmax(1) == batch_labels).sum()
             if keep_top:

@@ -21,6 +21,7 @@ from playground.data.augment import augment_batch
 from playground.data.datasets import Dataset
 from playground.train.device import (compile_network, failure_message, has_native_bf16,
                                      pick_device)
+from playground.train.ema import WeightAverage
 from playground.train.optim import make_optimizer, make_scheduler
 from playground.train.records import (EpochRecord, EvalRecord, LrChange, NormRecord,
                                       RunProgress, Snapshot, SnapshotRing, StepRecord)
@@ -149,6 +150,8 @@ class Trainer:
                 network.load_state_dict(self.options.initial_weights)
             self.network = network.to(self.device).train()
             M.set_dropout_generator(self.network, self.device_generator)
+            self.weight_average = (WeightAverage(self.network, self.config.ema_decay)
+                                   if self.config.ema_decay else None)
             self._train_forward = (compile_network(self.network, self.device)
                                    if self.options.compile else self.network)
             self.optimizer = make_optimizer(self.network, self.config)
@@ -307,12 +310,13 @@ class Trainer:
     def latest_weights(self) -> tuple[int, dict[str, torch.Tensor]]:
         """(step, CPU copy of the current state_dict), taken between two training steps."""
         with self._model_lock:
-            return self.step_count, _cpu_copy(self.network.state_dict())
+            return self.step_count, _cpu_copy(self.read_network.state_dict())
 
     def tensor_copy(self, name: str) -> tuple[int, torch.Tensor]:
         """(step, CPU copy of one state_dict entry): what a live panel needs, nothing more."""
         with self._model_lock:
-            return self.step_count, self.network.state_dict()[name].detach().to("cpu", copy=True)
+            state = self.read_network.state_dict()
+            return self.step_count, state[name].detach().to("cpu", copy=True)
 
     def inspection_model(self) -> torch.nn.Module:
         """A CPU copy of the current network in eval mode, safe to run while training goes on."""
@@ -320,6 +324,12 @@ class Trainer:
         network = M.build_model(self.spec, "cpu", analysis=self.analysis)
         network.load_state_dict(state)
         return network.eval().requires_grad_(False)
+
+    @property
+    def read_network(self) -> torch.nn.Module:
+        """What evaluations, snapshots and weight copies read: the weight average when the
+        run keeps one (ema_decay), else the live network."""
+        return self.weight_average.network if self.weight_average else self.network
 
     # --- the thread ------------------------------------------------------------------------
     def _launch(self, state: str) -> None:
@@ -434,7 +444,10 @@ class Trainer:
                 images = augment_batch(images, self.dataset_name, self.device_generator)
             loss, correct = train_step(self.network, self.optimizer, images, labels,
                                        forward=self._train_forward,
-                                       mixed_precision=self.mixed_precision)
+                                       mixed_precision=self.mixed_precision,
+                                       label_smoothing=self.config.label_smoothing)
+            if self.weight_average is not None:
+                self.weight_average.update()
             if self.scheduler is not None and self.step_count + 1 < self.total_steps:
                 self.scheduler.step()
                 self._apply_lr()
@@ -543,8 +556,9 @@ class Trainer:
         # Without the model lock: nothing changes the weights (or, in eval mode, the
         # BatchNorm statistics) while this thread evaluates, so the pages' copies stay
         # consistent, and a refresh need not wait the half second a test pass can take.
-        result = evaluate(self.network, self.data.test_x, self.data.test_y,
-                          mixed_precision=self.mixed_precision, keep_top=3 if keep else 0)
+        result = evaluate(self.read_network, self.data.test_x, self.data.test_y,
+                          mixed_precision=self.mixed_precision, keep_top=3 if keep else 0,
+                          flip=self.config.test_flip)
         record = EvalRecord(self.step_count, self.epoch, result.loss, result.accuracy,
                             self.train_seconds)
         with self._lock:
@@ -577,7 +591,7 @@ class Trainer:
     def _take_snapshot(self) -> None:
         """Keep a CPU copy of the weights in the snapshot ring."""
         with self._model_lock:
-            state = _cpu_copy(self.network.state_dict())
+            state = _cpu_copy(self.read_network.state_dict())
         with self._lock:
             self._snapshots.add(self.step_count, self.epoch, state,
                                 self.options.max_snapshot_bytes)

@@ -40,7 +40,8 @@ HEARTBEAT_SECONDS = 20.0   # "this page is still open" while nothing changes
 WATCH_SECONDS = 2.0        # a watched run changes by another browser's hand: look often
 GALLERY_SIZE = 24
 DEAD_FILTER_IMAGES = 256
-SCHEDULE_NAMES = {"constant": "constant", "onecycle": "one-cycle"}
+SCHEDULE_NAMES = {"constant": "constant", "onecycle": "one-cycle",
+                  "linear": "warm-up + linear decay"}
 DEVICES = ("auto", "cpu", "cuda")
 SETTINGS_KEY = "settings-open"
 LOAD_FIRST_KEY = "load-first"  # a Train or Step waiting for its dataset's first load

@@ -486,7 +486,7 @@ def test_spec_error_attributes():
     ({"optimizer": "rmsprop"},
      'training.optimizer: optimizer must be one of sgd, adam, adamw, got "rmsprop"'),
     ({"schedule": "cosine"},
-     'training.schedule: schedule must be one of constant, onecycle, got "cosine"'),
+     'training.schedule: schedule must be one of constant, onecycle, linear, got "cosine"'),
     ({"batch_size": 4096}, "training.batch_size: batch_size 4096 is over the limit of 2048"),
     ({"batch_size": 0}, "training.batch_size: batch_size must be positive, got 0"),
     ({"epochs": 201}, "training.epochs: epochs 201 is over the limit of 200"),
@@ -615,3 +615,41 @@ def test_any_valid_spec_round_trips(layers, name, description, shape):
             if value is not None:
                 assert written[key] == value
         assert set(written) == {"type", *S.layer_fields(raw["type"])}
+
+
+# --- training settings from the fast presets ---------------------------------------------
+
+@pytest.mark.parametrize("section, expected", [
+    ({"label_smoothing": 0.5},
+     "training.label_smoothing: label_smoothing must be in [0, 0.5), got 0.5"),
+    ({"label_smoothing": "some"},
+     'training.label_smoothing: label_smoothing must be a number, got a string "some"'),
+    ({"nesterov": 1}, "training.nesterov: nesterov must be true or false, got 1"),
+    ({"warmup_fraction": -0.1},
+     "training.warmup_fraction: warmup_fraction must be in [0, 0.5), got -0.1"),
+    ({"ema_decay": 1}, "training.ema_decay: ema_decay must be in (0, 1), got 1"),
+    ({"ema_decay": 0}, "training.ema_decay: ema_decay must be in (0, 1), got 0"),
+    ({"test_flip": "yes"}, 'training.test_flip: test_flip must be true or false, got "yes"'),
+    ({"schedule": "cosine"},
+     'training.schedule: schedule must be one of constant, onecycle, linear, got "cosine"'),
+])
+def test_fast_training_setting_errors(section, expected):
+    assert spec_error(minimal(training=section)) == expected
+
+
+def test_fast_training_settings_parse_and_round_trip():
+    section = {"optimizer": "sgd", "schedule": "linear", "label_smoothing": 0.2,
+               "nesterov": False, "warmup_fraction": 0.1, "ema_decay": 0.99, "test_flip": True}
+    model_spec = S.parse_spec(minimal(training=section))
+    assert model_spec.to_dict()["training"] == section
+    assert S.spec_from_json(model_spec.to_json()) == model_spec
+    config = S.resolve_training(model_spec.training, ema_decay=0.9)
+    assert (config.label_smoothing, config.nesterov, config.ema_decay) == (0.2, False, 0.9)
+
+
+def test_fast_training_defaults_keep_todays_behaviour():
+    config = S.resolve_training(None)
+    assert (config.label_smoothing, config.nesterov, config.warmup_fraction, config.ema_decay,
+            config.test_flip) == (0.0, None, 0.0, None, False)
+    # a spec that sets none of them writes none of them
+    assert "training" not in S.parse_spec(minimal(training={"ema_decay": None})).to_dict()
