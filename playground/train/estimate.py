@@ -46,8 +46,8 @@ def seconds_per_step(model_spec: S.ModelSpec, config: S.TrainingConfig,
            str(target))
     with _measuring:
         if key not in _measured:
-            _measured[key] = _measure_in_thread(model_spec, config, tuple(input_shape),
-                                                dataset_name, target)
+            _measured[key] = measure_seconds_per_step(model_spec, config, input_shape,
+                                                      dataset_name, target)
         return _measured[key]
 
 
@@ -68,11 +68,12 @@ def describe_seconds(seconds: float) -> str:
     return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
-def _measure_in_thread(model_spec: S.ModelSpec, config: S.TrainingConfig,
-                       input_shape: tuple[int, int, int], dataset_name: str,
-                       device: torch.device) -> float:
-    """A thread of its own, so that the step uses every core whatever the caller's thread
-    count (page threads use one)."""
+def measure_seconds_per_step(model_spec: S.ModelSpec, config: S.TrainingConfig,
+                             input_shape: tuple[int, int, int], dataset_name: str,
+                             device: torch.device) -> float:
+    """A new measurement (not kept), in a thread of its own so that the step uses every
+    core whatever the caller's thread count (page threads use one)."""
+    input_shape = tuple(input_shape)
     result: list[float] = []
     failure: list[BaseException] = []
 

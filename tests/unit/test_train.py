@@ -353,10 +353,13 @@ def test_estimate_is_within_30_percent_of_the_training_time(preset, steps):
     config = S.resolve_training(model_spec.training)
     shape, _ = D.KNOWN_SHAPES[config.dataset]
     dataset = random_dataset(shape, config.batch_size * steps)
-    per_step = estimate.seconds_per_step(model_spec, config, shape, config.dataset, "cpu")
+    assert estimate.seconds_per_step(model_spec, config, shape, config.dataset, "cpu") > 0
     trained = []
-    # Up to three short runs: on a shared, busy machine one run's pace can be an outlier.
+    # Up to three short runs, each measured right after its own estimate: on a shared, busy
+    # machine one moment's pace can be an outlier.
     for _ in range(3):
+        per_step = estimate.measure_seconds_per_step(model_spec, config, shape,
+                                                     config.dataset, torch.device("cpu"))
         trainer = T.Trainer(model_spec, dataset, config,
                             T.TrainerOptions(device="cpu", evals_per_epoch=1))
         trainer.step(steps - 1)  # the epoch's last step evaluates: not training time
