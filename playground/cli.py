@@ -208,6 +208,7 @@ def run_train(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, model_spec: S.ModelSpec, config: S.TrainingConfig,
            started: float) -> int:
     from playground.data import datasets as D
+    from playground.model import build as M
     from playground.train import trainer as T
     from playground.train.device import pick_device
     from playground.train.records import EpochRecord
@@ -222,6 +223,7 @@ def _train(args: argparse.Namespace, model_spec: S.ModelSpec, config: S.Training
         raise CliError(str(error), EXIT_RUNTIME) from None
     if config.dataset in D.KNOWN_SHAPES:  # fail before a slow load
         T.check_fits(model_spec, *D.KNOWN_SHAPES[config.dataset], config.dataset)
+    M.check_batch(M.analyze(model_spec), config.batch_size)  # the Trainer's caps, sooner
     say(f"loading {config.dataset}...")
     try:
         dataset = D.load_dataset(config.dataset, args.data_dir, limit_train=args.limit_train,

@@ -36,6 +36,10 @@ class Limits:
     max_batch_size: int = 2048
     # Layer outputs of one training batch (float32): what a forward pass keeps for backward.
     max_activation_bytes: int = 2**30
+    # Work of one training step, in multiply-adds counting what layers store
+    # (model.build.STEP_WORK): about a second on a 2-core CPU, so that a stop, which
+    # can only be seen between two steps, takes effect within about a second.
+    max_step_macs: int = 20 * 10**9
     max_epochs: int = 200
     max_snapshot_bytes: int = 256 * 2**20
 

@@ -15,6 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from playground.model.build import MAX_IMAGES_PER_PASS
+from playground.train.passes import StopCheck, chunks, forward_in_chunks, pass_slot
+
 
 # --- norms (trainer thread, every log_every steps) ------------------------------------------
 
@@ -82,21 +85,27 @@ def conv_relu_pairs(network: nn.Module) -> list[tuple[int, int]]:
 
 
 @torch.no_grad()
-def dead_filters(network: nn.Module, images: torch.Tensor) -> list[DeadFilters]:
+def dead_filters(network: nn.Module, images: torch.Tensor, per_pass: int = MAX_IMAGES_PER_PASS,
+                 should_stop: StopCheck | None = None) -> list[DeadFilters]:
     """Per conv layer followed by a ReLU: how many filters output zero for every image and
-    position of `images` (a dead filter gets no gradient, so it never recovers)."""
+    position of `images` (a dead filter gets no gradient, so it never recovers). The images
+    go through in chunks of `per_pass` (`model.build.images_per_pass` of the network)."""
     pairs = conv_relu_pairs(network)
     children = dict(_children(network))
     peaks: dict[int, torch.Tensor] = {}
     hooks = []
     for _, relu_index in pairs:
         def hook(module, inputs, output, relu_index=relu_index):
-            peaks[relu_index] = output.detach().amax(dim=(0, 2, 3)).cpu()
+            peak = output.detach().amax(dim=(0, 2, 3)).cpu()
+            seen = peaks.get(relu_index)
+            peaks[relu_index] = peak if seen is None else torch.maximum(seen, peak)
         hooks.append(children[relu_index].register_forward_hook(hook))
     was_training = network.training
     network.eval()
     try:
-        network(images)
+        for part in chunks(len(images), per_pass, should_stop):
+            with pass_slot(should_stop):
+                network(images[part])
     finally:
         for handle in hooks:
             handle.remove()
@@ -135,15 +144,12 @@ def top_k(logits: torch.Tensor, k: int = 3) -> tuple[torch.Tensor, torch.Tensor]
 
 @torch.no_grad()
 def predict_top_k(network: nn.Module, images: torch.Tensor, step: int = 0, epoch: float = 0.0,
-                  k: int = 3, batch_size: int = 1000) -> TestPredictions:
-    """Top-k predictions of an inspection copy on `images` (on demand, not the trainer)."""
+                  k: int = 3, per_pass: int = MAX_IMAGES_PER_PASS) -> TestPredictions:
+    """Top-k predictions of an inspection copy on `images` (on demand, not the trainer), in
+    chunks of `per_pass` images (`model.build.images_per_pass` of the network)."""
     network.eval()
-    classes, probs = [], []
-    for start in range(0, len(images), batch_size):
-        c, p = top_k(network(images[start:start + batch_size]), k)
-        classes.append(c.cpu())
-        probs.append(p.cpu())
-    return TestPredictions(step, epoch, torch.cat(classes), torch.cat(probs))
+    classes, probs = top_k(forward_in_chunks(network, images, per_pass), k)
+    return TestPredictions(step, epoch, classes.cpu(), probs.cpu())
 
 
 def confusion_matrix(predicted: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray,

@@ -3,7 +3,9 @@ windows. Plain torch/numpy in, numpy out; figure builders and pages draw the res
 
 Everything here works on a snapshot (`snapshot_model`, `model_from_state`), never on the
 module the trainer thread is updating: a forward pass on the live module would race with the
-optimizer, and BatchNorm in train mode cannot normalise a single image.
+optimizer, and BatchNorm in train mode cannot normalise a single image. Every pass is one
+image (within the activation budget: a batch of one fits the caps) and holds one of the
+process's pass slots (`train.passes`), so many pages at once cannot add up their memory.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from playground.analysis import spectra
 from playground.model.blocks import ResidualBlock
 from playground.model.build import Analysis, LayerInfo, build_model
 from playground.model.geometry import Window
+from playground.train.passes import pass_slot
 
 # Spec layer type of each top-level module class (global_avgpool is a Sequential).
 _TYPE_OF_MODULE: list[tuple[type[nn.Module], str]] = [
@@ -208,7 +211,7 @@ def conv_activation(network: nn.Module, probe: torch.Tensor, name: str) -> ConvA
     if after is not None:
         handles.append(after.register_forward_hook(record("act")))
     try:
-        with torch.no_grad(), _eval_mode(network):
+        with torch.no_grad(), _eval_mode(network), pass_slot():
             network(_batch(probe, network))
     finally:
         for handle in handles:
@@ -293,7 +296,7 @@ def _run_captured(network: nn.Module, probe: torch.Tensor,
             if isinstance(child, ResidualBlock):
                 handles.append(child.relu.register_forward_hook(record_sum(index)))
             handles.append(child.register_forward_hook(record(index)))
-        with torch.no_grad(), _eval_mode(network):
+        with torch.no_grad(), _eval_mode(network), pass_slot():
             logits = network(_batch(probe, network))
     finally:  # hooks left behind would fire on every later forward
         for handle in handles:
@@ -348,7 +351,7 @@ def activations(network: nn.Module, probe: torch.Tensor) -> list[LayerActivation
 
 def predict(network: nn.Module, probe: torch.Tensor) -> np.ndarray:
     """Class probabilities [num_classes] for one image."""
-    with torch.no_grad(), _eval_mode(network):
+    with torch.no_grad(), _eval_mode(network), pass_slot():
         logits = network(_batch(probe, network))
     return _numpy(torch.softmax(logits[0].float(), dim=0))
 
@@ -442,7 +445,7 @@ def grad_cam(network: nn.Module, probe: torch.Tensor, index: int,
 
     handle = layer.register_forward_hook(hook)
     try:
-        with torch.enable_grad(), _eval_mode(network):
+        with torch.enable_grad(), _eval_mode(network), pass_slot():
             x = _batch(probe, network).clone().requires_grad_(True)
             logits = network(x)
             chosen = int(logits[0].argmax()) if class_index is None else int(class_index)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from playground.data.upload_cache import UploadCache
+from playground.train.passes import pass_slot
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
@@ -382,7 +383,8 @@ def next_mistake(network: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                  after: int = -1, batch: int = MISTAKE_BATCH) -> int | None:
     """Position of the first misclassified test image after `after` (wrapping around), or
     None when the network gets every image right. Evaluates batch by batch and stops at
-    the first mistake, so it is quick even for a slow network."""
+    the first mistake, so it is quick even for a slow network; `batch` is at most
+    `model.build.images_per_pass` of the network, so a batch stays within the budget."""
     total = len(labels)
     if total == 0:
         return None
@@ -391,7 +393,7 @@ def next_mistake(network: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     device = next((p.device for p in network.parameters()), torch.device("cpu"))
     for first in order:
         last = min(first + batch, total if first >= start else start)
-        with torch.no_grad():
+        with torch.no_grad(), pass_slot():
             x = images[first:last].to(device, torch.float32)
             predicted = network(x).argmax(1).cpu()
         wrong = torch.nonzero(predicted != labels[first:last].cpu()).flatten()

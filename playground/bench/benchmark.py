@@ -10,7 +10,8 @@ speed targets in BENCHMARKS.md:
   (d) the Trainer while another thread inspects at the UI's cadence (every 0.5 s: copy
       the weights, kernels, activations of all layers for one probe, kernel FFTs of all
       conv layers).
-Plus optional time-to-accuracy runs and the server-side time to build the Inspect panels.
+Plus optional time-to-accuracy runs, the server-side time to build the Inspect panels, and
+the worst Stop latency on the heaviest networks the caps allow (`bench.stop_latency`).
 With `compile`, (c) and (d) torch.compile the training step; it compiles in their warm-up
 (and once more inside a measurement that reaches an epoch's short last batch). On CUDA,
 (c) and (d) also report nvidia-smi's mean GPU utilization while they ran.
@@ -39,6 +40,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
+from playground.bench import stop_latency as SL
 from playground.data import datasets as D
 from playground.analysis import network as I
 from playground.model import build as M
@@ -115,6 +117,7 @@ class BenchReport:
     # to back, so a busy spell on a shared machine hits both sides)
     paired: dict[str, float] = field(default_factory=dict)
     seconds: float | None = None   # the whole benchmark's wall time
+    stops: list[SL.StopLatency] = field(default_factory=list)  # empty when not measured
 
     def figure(self, key: str) -> float | None:
         for result in self.throughputs:
@@ -672,6 +675,16 @@ def to_markdown(report: BenchReport, command: str, machine: dict[str, str] | Non
     else:
         lines += [f"{report.panels_note}.", "", "| panel | ms |", "|---|---:|"]
         lines += [f"| {name} | {ms:.1f} |" for name, ms in report.panels.items()]
+    lines += ["", "### Stop latency on the heaviest networks the caps allow (CPU)", ""]
+    if report.stops:
+        lines += ["Time from Stop to the end of the run's thread, pressed at a random moment "
+                  "of a step; each network at the largest batch its caps allow.", "",
+                  "| network | batch | step s | worst stop s | presses |",
+                  "|---|---:|---:|---:|---:|"]
+        lines += [f"| {stop.network} | {stop.batch_size} | {stop.step_seconds:.2f} | "
+                  f"{stop.worst_seconds:.2f} | {stop.trials} |" for stop in report.stops]
+    else:
+        lines.append("Not measured.")
     if report.notes:
         lines += ["", "### Notes", ""] + [f"- {note}" for note in report.notes]
     return "\n".join(lines) + "\n"
@@ -711,6 +724,10 @@ def format_text(report: BenchReport) -> str:
     else:
         lines.append(f"  Inspect panels ({report.panels_note}): " + ", ".join(
             f"{name} {ms:.1f} ms" for name, ms in report.panels.items()))
+    for stop in report.stops:
+        lines.append(f"  Stop on {stop.network} (batch {stop.batch_size}, steps of "
+                     f"{stop.step_seconds:.2f} s): worst {stop.worst_seconds:.2f} s of "
+                     f"{stop.trials} presses")
     lines += [f"  note: {note}" for note in report.notes]
     return "\n".join(lines)
 
@@ -743,7 +760,7 @@ def _run_bench(spec_path: str | Path = DEFAULT_SPEC, *, steps: int = 300, warmup
               limit_train: int | None = None, workers: tuple[int, ...] = (0,),
               repeats: int = 3, compile: bool = False,
               panels: bool = True, accuracy_max_seconds: float = 180.0,
-              say=lambda text: None) -> BenchReport:
+              stop_trials: int = 2, say=lambda text: None) -> BenchReport:
     bench_started = time.perf_counter()
     model_spec = S.load_spec(spec_path)
     threads = cpu_cores()
@@ -833,6 +850,8 @@ def _run_bench(spec_path: str | Path = DEFAULT_SPEC, *, steps: int = 300, warmup
         report.panels, report.panels_note = inspect_panel_times(model_spec, network, dataset)
     else:
         report.panels_note = "not measured"
+    if stop_trials:
+        report.stops = in_thread(1, SL.measure_all, stop_trials, say)
     report.notes.append(f"images/s is measured over {steps} steps after {warmup} warm-up "
                         f"steps, the median of {repeats} round-robin runs; (c) and (d) are wall time from step(N) to the last step, "
                         "including the Trainer's records and snapshots")

@@ -128,7 +128,7 @@ def train_briefly(model_spec: S.ModelSpec, dataset: D.Dataset, steps: int, batch
             norms.append([float(conv.weight.grad.norm()) for conv in convs])
         losses.append(float(loss))
     network.eval()
-    accuracy = evaluate(network, dataset.test_x, dataset.test_y).accuracy
+    accuracy = evaluate(network, dataset.test_x, dataset.test_y, analysis=analysis).accuracy
     return DepthRun(model_spec, losses, norm_steps, np.array(norms), accuracy,
                     analysis.total_params)
 

@@ -9,7 +9,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from playground.lessons.pooling import mnist_digits, model_shift_experiment
+from playground.lessons.pooling import (mnist_digits, model_shift_experiment,
+                                        shift_images_per_pass)
+from playground.train.passes import forward_in_chunks
 
 
 ROBUST_POOL = 2   # the pooling lesson's shift network, with 2x2 max pooling
@@ -97,8 +99,8 @@ class RobustnessCurves:
 
 
 def _accuracy(network: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
-    with torch.no_grad():
-        return float((network(images).argmax(1) == labels).double().mean())
+    logits = forward_in_chunks(network, images, shift_images_per_pass(ROBUST_POOL))
+    return float((logits.argmax(1) == labels).double().mean())
 
 
 def robustness_curves(name: str, network: nn.Module, images: torch.Tensor,
@@ -159,7 +161,8 @@ def probe_sweep(network: nn.Module, image: np.ndarray, label: int, kind: str,
         raise ValueError(f"kind must be one of {', '.join(makers)}, got {kind!r}")
     warped = np.stack([makers[kind](v) for v in values])
     network.eval()
-    with torch.no_grad():
-        probs = torch.softmax(network(torch.from_numpy(warped)[:, None]), 1).double()
+    logits = forward_in_chunks(network, torch.from_numpy(warped)[:, None],
+                               shift_images_per_pass(ROBUST_POOL))
+    probs = torch.softmax(logits, 1).double()
     return ProbeSweep(list(values), probs.argmax(1).tolist(), probs.max(1).values.tolist(),
                       probs[:, label].tolist(), warped)

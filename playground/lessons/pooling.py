@@ -15,6 +15,7 @@ from playground import spec as S
 from playground.data.mnist_subset import load_mnist_subset
 from playground.lessons.tensors import float64_tensor
 from playground.model import build as M
+from playground.train.passes import forward_in_chunks
 from playground.train.step import train_step
 
 
@@ -82,17 +83,26 @@ def shift_batch(images: torch.Tensor, dx: int) -> torch.Tensor:
     return F.pad(images, (dx, 0))[..., :images.shape[-1]]
 
 
-def shift_network(pool: int, seed: int = 0) -> nn.Module:
+def shift_spec(pool: int) -> S.ModelSpec:
     """conv 5x5 (8) + ReLU, then max pooling pool x pool (none when pool is 1), then the
-    automatic flatten + linear head: built from a spec like every other network, with its
-    own generator so the global RNG of other runs is left alone."""
+    automatic flatten + linear head."""
     layers = [{"type": "conv", "out_channels": 8, "kernel_size": 5, "padding": 2},
               {"type": "relu"}]
     if pool > 1:
         layers.append({"type": "maxpool", "kernel_size": pool})
-    model_spec = S.parse_spec({"version": 1, "name": f"shift test, pool {pool}",
-                               "input": [1, 28, 28], "num_classes": 10, "layers": layers})
-    return M.build_model(model_spec, generator=torch.Generator().manual_seed(seed))
+    return S.parse_spec({"version": 1, "name": f"shift test, pool {pool}",
+                         "input": [1, 28, 28], "num_classes": 10, "layers": layers})
+
+
+def shift_network(pool: int, seed: int = 0) -> nn.Module:
+    """The network of `shift_spec(pool)`, built from its spec like every other network,
+    with its own generator so the global RNG of other runs is left alone."""
+    return M.build_model(shift_spec(pool), generator=torch.Generator().manual_seed(seed))
+
+
+def shift_images_per_pass(pool: int) -> int:
+    """Images per forward pass of the shift network, from the one activation budget."""
+    return M.images_per_pass(M.analyze(shift_spec(pool)))
 
 
 @dataclass
@@ -133,11 +143,12 @@ def model_shift_experiment(pool: int, max_shift: int = 4, epochs: int = 2,
     network.eval()
     result = ModelShift(pool, [], [], [], [], network, test)
     features = network[:-1]      # everything before the final linear layer
+    per_pass = shift_images_per_pass(pool)
     with torch.no_grad():
-        base_features = features(images[test])
+        base_features = forward_in_chunks(features, images[test], per_pass)
         base = network[-1](base_features).argmax(1)
         for dx in range(max_shift + 1):
-            moved = features(shift_batch(images[test], dx))
+            moved = forward_in_chunks(features, shift_batch(images[test], dx), per_pass)
             predicted = network[-1](moved).argmax(1)
             result.shifts.append(dx)
             result.accuracy.append(float((predicted == labels[test]).double().mean()))

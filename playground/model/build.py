@@ -143,6 +143,22 @@ def receptive_step(layer: S.Layer, rf: int, jump: int) -> tuple[int, int]:
 
 # --- analysis -------------------------------------------------------------------------------
 
+FLOAT_BYTES = 4  # float32 layer outputs
+
+# STEP_WORK: what one image costs a training step, in multiply-adds. Multiply-adds alone
+# miss most of it for some networks; measured on the reference 2-core CPU (RELIABILITY.md):
+# - a conv works on its channels in blocks of VECTOR_CHANNELS (the CPU's vector width), so
+#   a conv with 1 or 3 channels costs as if it had 16;
+# - every output position of a conv costs about CONV_POSITION_MACS more, whatever its
+#   channels (what makes thin convs on big images slow);
+# - every float a layer stores (written, kept, read back by the backward pass, freed)
+#   costs about as long as STORED_VALUE_MACS multiply-adds.
+# `Limits.max_step_macs` caps this work for a whole batch.
+VECTOR_CHANNELS = 16
+CONV_POSITION_MACS = 2_000
+STORED_VALUE_MACS = 150
+
+
 @dataclass
 class LayerInfo:
     index: int
@@ -158,11 +174,16 @@ class LayerInfo:
     auto: bool = False
     windows: tuple[Window, ...] = ()          # the sliding windows, in order
     residual: ResidualGeometry | None = None  # a residual block's convs
+    step_work: int = 0                        # one image in a training step (STEP_WORK)
 
     @property
     def projection(self) -> bool:
         """A residual block whose shortcut is a 1x1 projection (not the identity)."""
         return self.residual is not None and self.residual.projection
+
+    @property
+    def output_floats(self) -> int:
+        return math.prod(self.output_shape)
 
     def to_json_dict(self) -> dict[str, Any]:
         return {"index": self.index, "type": self.type, "output_shape": list(self.output_shape),
@@ -190,7 +211,17 @@ class Analysis:
     @property
     def activation_floats(self) -> int:
         """Floats of layer outputs for one image (what a forward pass keeps for backward)."""
-        return sum(math.prod(info.output_shape) for info in self.layers)
+        return sum(info.output_floats for info in self.layers)
+
+    @property
+    def activation_bytes(self) -> int:
+        """Bytes of layer outputs for one image (float32): what the memory budget divides."""
+        return self.activation_floats * FLOAT_BYTES
+
+    @property
+    def step_work(self) -> int:
+        """Multiply-add equivalents of one image in a training step (see STEP_WORK)."""
+        return sum(info.step_work for info in self.layers)
 
     def to_json_dict(self) -> dict[str, Any]:
         return {"layers": [info.to_json_dict() for info in self.layers],
@@ -221,29 +252,51 @@ def _empty_module(recipe: Recipe) -> nn.Module:
     return module._apply(lambda tensor: torch.empty(tensor.shape, dtype=tensor.dtype)).eval()
 
 
+def _padded(channels: int) -> int:
+    return -(-channels // VECTOR_CHANNELS) * VECTOR_CHANNELS
+
+
+def _conv_work(conv: nn.Conv2d, output: torch.Tensor) -> tuple[int, int]:
+    """(multiply-adds, STEP_WORK) of one conv for one image."""
+    positions = math.prod(output.shape[2:])
+    taps = math.prod(conv.kernel_size)
+    in_channels = conv.in_channels // conv.groups
+    macs = positions * taps * in_channels * conv.out_channels
+    work = positions * (taps * _padded(in_channels) * _padded(conv.out_channels)
+                        + CONV_POSITION_MACS)
+    return macs, work
+
+
 @torch.no_grad()
-def _measure(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """The output of `module` on the empty batch `x`, and its multiply-adds per image.
+def _measure(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    """The output of `module` on the empty batch `x`, its multiply-adds per image and its
+    STEP_WORK per image.
 
     Each output element of a conv takes in_channels/groups x k x k multiply-adds, of a
     linear in_features; BatchNorm, pooling and activations count none. That is exactly
     what torch's FLOP counter counts (halved), but it imports the compiler stack on first
     use, so the multiply-adds are read from the shapes here.
     """
-    macs = 0
+    macs = conv_macs = work = 0
 
-    def count(layer: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-        nonlocal macs
-        macs += output.shape[1:].numel() * layer.weight.shape[1:].numel()
+    def count(inner: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal macs, conv_macs, work
+        if isinstance(inner, (nn.Conv2d, nn.Linear)):
+            macs += output.shape[1:].numel() * inner.weight.shape[1:].numel()
+        if isinstance(inner, nn.Conv2d):
+            layer_macs, conv_work = _conv_work(inner, output)
+            conv_macs, work = conv_macs + layer_macs, work + conv_work
+        if not isinstance(inner, nn.Flatten) and output is not inputs[0]:  # views store nothing
+            work += STORED_VALUE_MACS * output.shape[1:].numel()
 
-    hooks = [layer.register_forward_hook(count) for layer in module.modules()
-             if isinstance(layer, (nn.Conv2d, nn.Linear))]
+    leaves = [m for m in module.modules() if not any(True for _ in m.children())]
+    hooks = [leaf.register_forward_hook(count) for leaf in leaves]
     try:
         y = module(x)
     finally:
         for hook in hooks:
             hook.remove()
-    return y, macs
+    return y, macs, work + macs - conv_macs
 
 
 def analyze(model_spec: S.ModelSpec, limits: S.Limits = S.LIMITS) -> Analysis:
@@ -261,7 +314,7 @@ def analyze(model_spec: S.ModelSpec, limits: S.Limits = S.LIMITS) -> Analysis:
         try:
             recipe = layer_recipe(layer, shape)
             module = _empty_module(recipe)
-            y, macs = _measure(module, x)
+            y, macs, work = _measure(module, x)
         except S.SpecError as error:
             raise S.SpecError(error.reason, layer_index=index, layer_type=layer.TYPE) from None
         out_shape = tuple(y.shape[1:])
@@ -275,7 +328,7 @@ def analyze(model_spec: S.ModelSpec, limits: S.Limits = S.LIMITS) -> Analysis:
         params = sum(p.numel() for p in module.parameters() if p.requires_grad)
         infos.append(LayerInfo(index, layer.TYPE, layer, recipe, shape, out_shape, params, macs,
                                rf if spatial else None, jump if spatial else None, auto,
-                               windows, residual))
+                               windows, residual, work))
         total = sum(info.params for info in infos)
         if total > limits.max_params:
             raise S.SpecError(f"the network reaches {total:,} parameters here, over the limit "
@@ -293,7 +346,7 @@ def analyze(model_spec: S.ModelSpec, limits: S.Limits = S.LIMITS) -> Analysis:
 def check_batch_memory(analysis: Analysis, batch_size: int,
                        limits: S.Limits = S.LIMITS) -> int:
     """Bytes of layer outputs one training batch keeps; SpecError when over the limit."""
-    per_image = analysis.activation_floats * 4
+    per_image = analysis.activation_bytes
     needed = per_image * batch_size
     if needed > limits.max_activation_bytes:
         largest = max(1, limits.max_activation_bytes // max(per_image, 1))
@@ -305,10 +358,57 @@ def check_batch_memory(analysis: Analysis, batch_size: int,
     return needed
 
 
+def _giga(value: float) -> str:
+    return f"{value / 1e9:,.1f} G" if value >= 1e8 else f"{value / 1e9:,.3f} G"
+
+
+def check_step_work(analysis: Analysis, batch_size: int, limits: S.Limits = S.LIMITS) -> int:
+    """Multiply-add equivalents of one training step (STEP_WORK); SpecError over the cap,
+    which keeps a step to about a second, so Stop takes effect within one."""
+    per_image = analysis.step_work
+    needed = per_image * batch_size
+    if needed <= limits.max_step_macs:
+        return needed
+    layer = max(analysis.layers, key=lambda info: info.step_work)
+    largest = limits.max_step_macs // max(per_image, 1)
+    where = f"layer {layer.index} ({layer.type})"
+    advice = (f"use a batch of at most {largest} or a smaller network" if largest else
+              f"even one image is over it: make {where} smaller")
+    raise S.SpecError(
+        f"a batch of {batch_size} needs {_giga(needed)} multiply-adds per training step "
+        f"({_giga(per_image)} per image, {_giga(layer.step_work)} of them in {where}, "
+        f"counting what each layer stores), over the limit of "
+        f"{_giga(limits.max_step_macs)} (about a second on a 2-core CPU); {advice}",
+        where="training.batch_size")
+
+
+def check_batch(analysis: Analysis, batch_size: int, limits: S.Limits = S.LIMITS) -> None:
+    """Every cap on one training batch: its activation memory, then its work."""
+    check_batch_memory(analysis, batch_size, limits)
+    check_step_work(analysis, batch_size, limits)
+
+
 def check_lesson_batch(model_spec: S.ModelSpec, analysis: Analysis) -> None:
-    """The activation cap for the batch size a lesson sets (none set: checked at training)."""
+    """The batch caps for the batch size a lesson sets (none set: checked at training)."""
     if model_spec.training is not None and model_spec.training.batch_size is not None:
-        check_batch_memory(analysis, model_spec.training.batch_size)
+        check_batch(analysis, model_spec.training.batch_size)
+
+
+# At most this many images in one forward pass outside training, however small the
+# network: bigger passes gain nothing, and the evaluation has always used 1,000.
+MAX_IMAGES_PER_PASS = 1000
+
+
+def images_per_pass(analysis: Analysis, budget: int | None = None,
+                    limits: S.Limits = S.LIMITS) -> int:
+    """Images per chunk of every forward pass outside the training step (evaluation,
+    predictions, diagnostics, inspection, lessons): as many as fit the activation budget
+    (`limits.max_activation_bytes` unless given) and one training step's work, so that a
+    chunk takes well under a second and a stop is seen between two chunks."""
+    budget = limits.max_activation_bytes if budget is None else budget
+    by_memory = budget // max(analysis.activation_bytes, 1)
+    by_work = limits.max_step_macs // max(analysis.step_work, 1)
+    return max(1, min(MAX_IMAGES_PER_PASS, by_memory, by_work))
 
 
 # --- building and initialising -----------------------------------------------------------

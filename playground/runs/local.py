@@ -30,6 +30,9 @@ from playground.train.records import RunProgress
 from playground.train.threads import BACKGROUND_NICE
 
 SAMPLE_IMAGES = 8  # DatasetInfo.samples
+# How long Stop and Reset wait for a run's thread to end before they return, the run
+# saying "stopping..." until it does (a step's work is capped to about a second).
+STOP_WAIT_SECONDS = 0.5
 
 
 @dataclass
@@ -67,8 +70,10 @@ class TrainerWorkers:
         return trainer.state if trainer is not None else None
 
     def busy(self, run_id: str) -> bool:
+        """Holding a training slot: a stopping run, finishing its last step, gives its
+        slot up at once."""
         trainer = self._trainer(run_id)
-        return trainer is not None and trainer.busy
+        return trainer is not None and trainer.busy and not trainer.stopping
 
     def begin(self, run_id: str) -> None:
         if (trainer := self._trainer(run_id)) is not None:
@@ -80,7 +85,7 @@ class TrainerWorkers:
 
     def stop(self, run_id: str) -> None:
         if (trainer := self._trainer(run_id)) is not None:
-            trainer.stop()
+            trainer.stop(wait=STOP_WAIT_SECONDS)
 
     def reinitialise(self, run_id: str) -> None:
         if (run := self.get(run_id)) is not None:

@@ -79,7 +79,9 @@ class Workers(Protocol):
     reads as state None, not busy, no summary; commands to it do nothing."""
 
     def state(self, run_id: str) -> str | None: ...
-    def busy(self, run_id: str) -> bool: ...
+    def busy(self, run_id: str) -> bool:
+        """Training now, so holding a slot (a stopping run has given its slot up)."""
+
     def begin(self, run_id: str) -> None:
         """Train now: start a ready run or resume a paused one."""
 

@@ -7,6 +7,10 @@ from typing import Callable, ContextManager
 
 import torch
 
+from playground import spec as S
+from playground.model import build as M
+from playground.model.build import Analysis
+
 
 def pick_device(requested: str = "auto") -> torch.device:
     """cuda, then mps, then cpu for "auto"; a clear error when a named device is absent."""
@@ -90,15 +94,55 @@ def is_out_of_memory(error: BaseException) -> bool:
 
 
 def failure_message(error: BaseException, device: torch.device, batch_size: int,
-                    step: int) -> str:
-    """One line for the page: why the run failed and, when there is one, what to change."""
+                    step: int, analysis: Analysis | None = None,
+                    doing: str = "training step") -> str:
+    """One line for the page: why the run failed and, when there is one, what to change.
+
+    `doing` is what the run was doing ("training step" or "test-set evaluation");
+    with the network's `analysis`, an out-of-memory failure names the layer outputs that
+    filled the memory when they are the cause."""
     if is_out_of_memory(error):
-        smaller = max(1, batch_size // 2)
-        return (f"training failed: out of memory on {device} at step {step} with batch "
-                f"size {batch_size}; try a smaller batch (e.g. {smaller}) or a smaller "
-                "network, then reset")
+        return out_of_memory_message(device, batch_size, step, analysis, doing)
     if is_compile_error(error):
         return f"training failed at step {step}: {compile_reason(error)}; train without compile"
     detail = str(error).splitlines()[0][:200] if str(error) else ""
     return f"training failed at step {step}: {type(error).__name__}" + (
         f": {detail}" if detail else "")
+
+
+# Layer outputs that take at least this share of the activation budget are what filled
+# the memory; below it, the batch as a whole (gradients, optimizer state) is the suspect.
+ACTIVATION_CAUSE_SHARE = 0.25
+
+
+def out_of_memory_message(device: torch.device, batch_size: int, step: int,
+                          analysis: Analysis | None, doing: str) -> str:
+    smaller = max(1, batch_size // 2)
+    generic = (f"training failed: out of memory on {device} at step {step} with batch "
+               f"size {batch_size}; try a smaller batch (e.g. {smaller}) or a smaller "
+               "network, then reset")
+    if analysis is None or not analysis.layers:
+        return generic
+    budget = S.LIMITS.max_activation_bytes
+    layer = max(analysis.layers, key=lambda info: info.output_floats)
+    heaviest = (f"layer {layer.index} ({layer.type}) outputs "
+                f"{_megabytes(layer.output_floats * M.FLOAT_BYTES)} per image, "
+                f"{_megabytes(analysis.activation_bytes)} for all layers")
+    if doing != "training step":
+        per_pass = M.images_per_pass(analysis)
+        return (f"training failed: out of memory on {device} at step {step} in the "
+                f"{doing}: {heaviest}, so it runs {per_pass} images at a time, up to the "
+                f"{_megabytes(budget)} activation budget, and this machine had less free; "
+                f"make layer {layer.index} smaller, or train when fewer runs are active, "
+                "then reset")
+    batch_bytes = analysis.activation_bytes * batch_size
+    if batch_bytes < ACTIVATION_CAUSE_SHARE * budget:
+        return generic
+    return (f"training failed: out of memory on {device} at step {step} with batch size "
+            f"{batch_size}: {heaviest}, {_megabytes(batch_bytes)} for the batch (limit "
+            f"{_megabytes(budget)}); try a smaller batch (e.g. {smaller}) or make layer "
+            f"{layer.index} smaller, then reset")
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 2**20:,.1f} MB"

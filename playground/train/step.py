@@ -9,7 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from playground.analysis import diagnostics as Dg
+from playground.model import build as M
 from playground.train.device import autocast_for
+from playground.train.passes import StopCheck, chunks, pass_slot
 
 
 def train_step(network: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -52,11 +54,17 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(network: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
-             chunk: int = 1000, mixed_precision: bool = False, keep_top: int = 0,
-             flip: bool = False) -> Evaluation:
-    """Loss and accuracy of `network` in eval mode, `chunk` images per forward pass; the
-    network is back in its previous mode afterwards, even when the pass fails. With `flip`
-    the logits are the mean of each image's and its mirror image's."""
+             analysis: M.Analysis | None = None, chunk: int | None = None,
+             should_stop: StopCheck | None = None, mixed_precision: bool = False,
+             keep_top: int = 0, flip: bool = False) -> Evaluation:
+    """Loss and accuracy of `network` in eval mode, in chunks of `chunk` images, by default
+    `model.build.images_per_pass(analysis)` (the network's own analysis: without one, at
+    most MAX_IMAGES_PER_PASS, for the small fixed networks lessons build). Between chunks
+    it raises PassStopped once `should_stop()` says so. With `flip` the logits are the mean
+    of each image's and its mirror image's. The network is back in its previous mode
+    afterwards, even when the pass fails or stops."""
+    if chunk is None:
+        chunk = M.images_per_pass(analysis) if analysis is not None else M.MAX_IMAGES_PER_PASS
     device = images.device
     was_training = network.training
     loss_sum = torch.zeros((), device=device)
@@ -64,10 +72,9 @@ def evaluate(network: torch.nn.Module, images: torch.Tensor, labels: torch.Tenso
     classes, probs = [], []
     network.eval()
     try:
-        for start in range(0, len(labels), chunk):
-            batch = images[start:start + chunk]
-            batch_labels = labels[start:start + chunk]
-            with autocast_for(device, mixed_precision):
+        for part in chunks(len(labels), chunk, should_stop):
+            batch, batch_labels = images[part], labels[part]
+            with pass_slot(should_stop), autocast_for(device, mixed_precision):
                 logits = network(batch).float()  # fp32 sums and probabilities
                 if flip:
                     logits = (logits + network(batch.flip(3)).float()) / 2

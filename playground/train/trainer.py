@@ -23,6 +23,7 @@ from playground.train.device import (compile_network, failure_message, has_nativ
                                      pick_device)
 from playground.train.ema import WeightAverage
 from playground.train.optim import make_optimizer, make_scheduler
+from playground.train.passes import PassStopped
 from playground.train.records import (EpochRecord, EvalRecord, LrChange, NormRecord,
                                       RunProgress, Snapshot, SnapshotRing, StepRecord)
 from playground.train.step import evaluate, train_step
@@ -34,6 +35,13 @@ from playground.train.threads import cpu_cores, lower_thread_priority
 READY, RUNNING, PAUSED, FINISHED, STOPPED, FAILED, INTERRUPTED = (
     "ready", "running", "paused", "finished", "stopped", "failed", "interrupted")
 ENDED = (FINISHED, STOPPED, FAILED, INTERRUPTED)  # states a run never trains on from
+# The message of a stopped run whose thread is still finishing its step.
+STOPPING = "stopping..."
+# What the run was doing, for a failure's advice.
+IN_STEP, IN_EVALUATION = "training step", "test-set evaluation"
+# How long a read of the weights waits for the step in progress before it takes the newest
+# snapshot instead: a page (and the Stop it carries) never waits for a long step.
+READ_WAIT_SECONDS = 0.05
 
 
 @dataclass
@@ -99,7 +107,8 @@ class Trainer:
         self.threads = cpu_cores()
         self.analysis = M.analyze(model_spec)
         check_fits(model_spec, dataset.input_shape, dataset.num_classes, dataset.name)
-        M.check_batch_memory(self.analysis, config.batch_size)
+        M.check_batch(self.analysis, config.batch_size)
+        self.images_per_pass = M.images_per_pass(self.analysis)
         self.dataset_name = dataset.name
         self.data = dataset.to(self.device)
         self.train_size = len(self.data.train_y)
@@ -121,9 +130,13 @@ class Trainer:
         self._pending_steps = 0
         self._stop_requested = False
         self._lr_scale = 1.0
+        self._lr_pending = False       # set_lr() came during a step: the next one applies it
         self._end_when_paused = False  # run(): nobody is there to resume a paused run
         self._in_step = False          # the thread is inside a step (for `busy`)
         self._manual_step = False      # the step under way was asked for with step()
+        self._thread_done = False      # the thread has finished all its work
+        self._reset_when_stopped = False  # reset() came while the thread was finishing
+        self._doing = IN_STEP          # what the thread is doing (for a failure's advice)
 
         self.step_records: list[StepRecord] = []
         self.eval_records: list[EvalRecord] = []
@@ -137,10 +150,22 @@ class Trainer:
 
     # --- setup ---------------------------------------------------------------------------
     def reset(self) -> None:
-        """Re-initialise weights, optimizer and history from the seed (not while running)."""
+        """Re-initialise weights, optimizer and history from the seed (not while running).
+        Right after stop(), while the thread finishes its step, the thread does it last."""
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                raise RuntimeError("stop the run before resetting it")
+            if self._thread_working():
+                if not self._stop_requested:
+                    raise RuntimeError("stop the run before resetting it")
+                self._reset_when_stopped = True
+                return
+            self._reinitialise()
+
+    def _thread_working(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive() and not self._thread_done
+
+    def _reinitialise(self) -> None:
+        with self._lock:
             seed = self.config.seed
             init_generator = torch.Generator().manual_seed(seed)
             self.shuffle_generator = torch.Generator().manual_seed(seed + 1)
@@ -165,7 +190,7 @@ class Trainer:
             self.step_records, self.eval_records, self.epoch_records = [], [], []
             self.norm_records, self._predictions = [], None
             self.lr_changes = []
-            self._pending_steps, self._lr_scale = 0, 1.0
+            self._pending_steps, self._lr_scale, self._lr_pending = 0, 1.0, False
             self._snapshots = SnapshotRing(self.options.snapshot_every)
             self.time_to_target = None
             self._state, self._message = READY, ""
@@ -225,15 +250,25 @@ class Trainer:
         """Run to the end of the current epoch, then stay paused."""
         self.step(self.steps_per_epoch - self.step_count % self.steps_per_epoch)
 
-    def stop(self, wait: bool = True) -> None:
+    def stop(self, wait: bool | float = True) -> None:
+        """Stop for good. The thread ends after the step it is in (a step's work is capped
+        to about a second) or between two chunks of an evaluation. `wait`: True waits for
+        it; a number waits at most that many seconds, the run saying STOPPING until the
+        thread ends; False returns at once."""
         with self._lock:
             self._stop_requested = True
+            self._pending_steps = 0
             if self._state in (READY, RUNNING, PAUSED):
-                self._set_state(STOPPED, "stopped")
+                self._set_state(STOPPED, STOPPING if self._thread_working() else "stopped")
             self._wake.notify_all()
             thread = self._thread
-        if wait and thread is not None and thread is not threading.current_thread():
-            thread.join()
+        if wait is not False and thread is not None and thread is not threading.current_thread():
+            thread.join(None if wait is True else wait)
+
+    @property
+    def stopping(self) -> bool:
+        """Stopped, with its thread still finishing a step: it no longer needs a slot."""
+        return self._stop_requested and self._thread_working()
 
     def set_lr(self, lr: float) -> None:
         """Change the learning rate now; with one-cycle it rescales the whole schedule."""
@@ -241,8 +276,14 @@ class Trainer:
             raise ValueError(f"lr must be above 0 and at most 10, got {lr!r}")
         with self._lock:
             self._lr_scale = lr / self.config.lr
-            with self._model_lock:
-                self._apply_lr()
+            # Between two steps it applies now; during one, the next step applies it (so
+            # this never holds the trainer's lock while a long step runs).
+            self._lr_pending = True
+            if self._model_lock.acquire(blocking=False):
+                try:
+                    self._apply_lr()
+                finally:
+                    self._model_lock.release()
             # Kept so the curves can mark where the rate changed (the next step uses it).
             first_step = self.step_count + 1
             self.lr_changes.append(LrChange(first_step, first_step / self.steps_per_epoch,
@@ -308,15 +349,26 @@ class Trainer:
             return self._snapshots.list()
 
     def latest_weights(self) -> tuple[int, dict[str, torch.Tensor]]:
-        """(step, CPU copy of the current state_dict), taken between two training steps."""
-        with self._model_lock:
+        """(step, CPU copy of the current state_dict), taken between two training steps;
+        during a step longer than READ_WAIT_SECONDS, the newest snapshot's."""
+        if not self._model_lock.acquire(timeout=READ_WAIT_SECONDS):
+            newest = self.snapshots()[-1]
+            return newest.step, dict(newest.state)
+        try:
             return self.step_count, _cpu_copy(self.read_network.state_dict())
+        finally:
+            self._model_lock.release()
 
     def tensor_copy(self, name: str) -> tuple[int, torch.Tensor]:
-        """(step, CPU copy of one state_dict entry): what a live panel needs, nothing more."""
-        with self._model_lock:
-            state = self.read_network.state_dict()
-            return self.step_count, state[name].detach().to("cpu", copy=True)
+        """(step, CPU copy of one state_dict entry): what a live panel needs, nothing more;
+        during a step longer than READ_WAIT_SECONDS, the newest snapshot's."""
+        if not self._model_lock.acquire(timeout=READ_WAIT_SECONDS):
+            newest = self.snapshots()[-1]
+            return newest.step, newest.state[name]
+        try:
+            return self.step_count, self.read_network.state_dict()[name].detach().to("cpu", copy=True)
+        finally:
+            self._model_lock.release()
 
     def inspection_model(self) -> torch.nn.Module:
         """A CPU copy of the current network in eval mode, safe to run while training goes on."""
@@ -334,6 +386,7 @@ class Trainer:
     # --- the thread ------------------------------------------------------------------------
     def _launch(self, state: str) -> None:
         self._stop_requested = False
+        self._thread_done = False
         self._set_state(state)
         self.started_at = time.perf_counter()
         self._thread = threading.Thread(target=self._run_in_background,
@@ -390,17 +443,20 @@ class Trainer:
                         break
                 finally:
                     self._in_step = False
-            with self._lock:
-                if self._state in (RUNNING, PAUSED) and not self._stop_requested:
-                    done = self.step_count >= self.total_steps
-                    reached = self.time_to_target is not None
-                    if done or reached or self._over_time():
-                        self._flush_epoch(force=not done)
+            done = self.step_count >= self.total_steps
+            reached = self.time_to_target is not None
+            if self._still_on() and (done or reached or self._over_time()):
+                # Outside the lock: the last evaluation may be long, and a stop must get in.
+                self._flush_epoch(force=not done)
+                with self._lock:
+                    if self._still_on():
                         self._set_state(FINISHED, "target reached" if reached else
                                         "finished" if done else "time limit reached")
+        except PassStopped:  # stopped between two chunks of an evaluation
+            pass
         except Exception as error:  # the run fails; the session and other runs go on
             message = failure_message(error, self.device, self.config.batch_size,
-                                      self.step_count)
+                                      self.step_count, self.analysis, self._doing)
             with self._lock:
                 self._pending_steps = 0
                 self._set_state(FAILED, message)
@@ -410,6 +466,21 @@ class Trainer:
             if self._state == FAILED:
                 self._release_after_failure()
             self._take_snapshot()
+            self._wind_down()
+
+    def _still_on(self) -> bool:
+        with self._lock:
+            return self._state in (RUNNING, PAUSED) and not self._stop_requested
+
+    def _wind_down(self) -> None:
+        """The thread's last act: a stopping run says it stopped, a deferred reset runs."""
+        with self._lock:
+            self._thread_done = True
+            if self._reset_when_stopped:
+                self._reset_when_stopped = False
+                self._reinitialise()
+            elif self._state == STOPPED and self._message == STOPPING:
+                self._set_state(STOPPED, "stopped")
 
     def _release_after_failure(self) -> None:
         """Free what only training needs (gradients, optimizer state, device sums): after an
@@ -435,9 +506,12 @@ class Trainer:
         return self._order[position:position + self.config.batch_size]
 
     def _train_step(self) -> None:
+        self._doing = IN_STEP
         indices = self._batch_indices()
         started = time.perf_counter()
         with self._model_lock:  # in train mode: only _evaluate switches it, and back
+            if self._lr_pending:
+                self._apply_lr()
             images = self.data.train_x[indices]
             labels = self.data.train_y[indices]
             if self.config.augment:
@@ -504,7 +578,7 @@ class Trainer:
             train_seconds=self.train_seconds)
         with self._lock:
             self.step_records.append(record)
-            if not math.isfinite(loss):
+            if not math.isfinite(loss) and not self._stop_requested:
                 self._set_state(PAUSED, f"the loss became {loss} at step {self.step_count}: "
                                         f"the learning rate {self.current_lr:g} is probably "
                                         "too high; lower it (e.g. by 10x) and reset")
@@ -524,6 +598,7 @@ class Trainer:
 
     def _apply_lr(self) -> None:
         """The schedule's learning rate (or the configured one) times the user's scale."""
+        self._lr_pending = False
         base = self.scheduler.get_last_lr()[0] if self.scheduler is not None else self.config.lr
         for group in self.optimizer.param_groups:
             group["lr"] = base * self._lr_scale
@@ -556,7 +631,9 @@ class Trainer:
         # Without the model lock: nothing changes the weights (or, in eval mode, the
         # BatchNorm statistics) while this thread evaluates, so the pages' copies stay
         # consistent, and a refresh need not wait the half second a test pass can take.
+        self._doing = IN_EVALUATION
         result = evaluate(self.read_network, self.data.test_x, self.data.test_y,
+                          chunk=self.images_per_pass, should_stop=self._stop_asked,
                           mixed_precision=self.mixed_precision, keep_top=3 if keep else 0,
                           flip=self.config.test_flip)
         record = EvalRecord(self.step_count, self.epoch, result.loss, result.accuracy,
@@ -567,6 +644,9 @@ class Trainer:
                 self._predictions = Dg.TestPredictions(
                     self.step_count, self.epoch, result.top_classes, result.top_probs)
         return result.accuracy
+
+    def _stop_asked(self) -> bool:
+        return self._stop_requested
 
     def _flush_epoch(self, force: bool = False) -> None:
         progress = self._epoch_progress

@@ -150,7 +150,7 @@ def _next_mistake(run: RunStatus, current: int) -> None:
     if network is None:
         network = V.network_at(run.spec, runs.executor().latest_weights(run.run_id)[1])
     data = _dataset(run)
-    found = P.next_mistake(network, data.test_x, data.test_y, after=current)
+    found = V.next_mistake(network, data, current, _analysis(run))
     if found is None:
         st.session_state["insp_mistake_note"] = "No mistakes: every test image is right."
         return

@@ -108,13 +108,20 @@ def _heartbeat() -> None:
 
 
 def _is_active(run: RunStatus | None) -> bool:
-    """A run that holds the settings: training, paused mid-way, queued or stepping."""
-    return run is not None and (run.queued or run.busy or run.state in (T.RUNNING, T.PAUSED))
+    """A run that holds the settings: training, paused mid-way, queued or stepping (not
+    one that is stopping: a new run may start while it finishes its last step)."""
+    return run is not None and not _is_stopping(run) and (
+        run.queued or run.busy or run.state in (T.RUNNING, T.PAUSED))
+
+
+def _is_stopping(run: RunStatus | None) -> bool:
+    """Stopped (or reset) while its thread finishes the step it was in."""
+    return run is not None and run.state == T.STOPPED and run.message == T.STOPPING
 
 
 def _is_live(run: RunStatus | None) -> bool:
     """Something changes by itself: worth refreshing twice a second."""
-    return run is not None and (run.queued or run.busy)
+    return run is not None and (run.queued or run.busy or _is_stopping(run))
 
 
 # --- settings ------------------------------------------------------------------------------
@@ -498,6 +505,8 @@ def _status(run: RunStatus, steps, evals) -> None:
     state = f"queued ({position[0]} of {position[1]})" if position else run.state
     if run.state == T.PAUSED and run.busy:
         state = "stepping" if run.pending_steps else "pausing"
+    elif _is_stopping(run):
+        state = T.STOPPING
     columns = st.columns([1.3, 0.8, 1.1, 1.1, 1.0, 1.5])
     columns[0].metric("State", state)
     columns[1].metric("Device", run.device)
@@ -644,7 +653,8 @@ def _update_predictions() -> None:
     step, state = runs.executor().latest_weights(run.run_id)
     st.session_state["predictions-now"] = (
         run.run_id, V.predict_test_set(run.spec, state, _test_set(run), step=step,
-                                       epoch=step / run.steps_per_epoch))
+                                       epoch=step / run.steps_per_epoch,
+                                       analysis=_analysis(run)))
 
 
 def _prediction_header(run: RunStatus, predictions: Dg.TestPredictions | None) -> bool:
