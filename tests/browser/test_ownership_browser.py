@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
+
 from tests.browser.test_train_browser import STEP_TEXT, open_train_page, step_number
 from tests.support import ROOT, free_port, needs_data
 
@@ -184,7 +186,9 @@ def test_a_pasted_address_lets_another_browser_watch_but_never_act(guarded_serve
         watcher.get_by_text("press Train to train your own").wait_for(timeout=30_000)
         assert not watcher.get_by_text(BANNER).count()
         assert watcher.get_by_label("Epochs").input_value() == "60"
-        assert not watcher.get_by_role("button", name="Train", exact=True).is_disabled()
+        # the rest of the page is redrawn after the note (the time estimate comes first)
+        expect(watcher.get_by_role("button", name="Train", exact=True)).to_be_enabled(
+            timeout=60_000)
         assert "run=" not in watcher.url
         owner.reload()
         owner.get_by_text(STEP_TEXT).first.wait_for(timeout=60_000)
