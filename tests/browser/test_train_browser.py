@@ -141,6 +141,7 @@ def test_the_curves_stay_put_from_train_to_finished(small_data_server, browser):
     page.screenshot(path=str(ARTIFACTS / "train_page_training.png"))
     page.get_by_text(re.compile(r"^Finished 1 epoch: ")).wait_for(timeout=120_000)
     page.wait_for_timeout(2000)  # the whole page is drawn again when a run ends
+    curves.wait_for(state="visible", timeout=30_000)
     finished = curves.bounding_box()
     page.screenshot(path=str(ARTIFACTS / "train_page_finished.png"))
     assert abs(finished["y"] - started["y"]) <= 10, (started, finished)

@@ -63,7 +63,9 @@ def executor():
 
 
 def test_a_stopping_run_gives_its_slot_to_the_next_in_line_at_once(executor):
-    first, second = add_run(executor, "a"), add_run(executor, "b")
+    # The second run is long: on a quiet machine a short one could finish while the first
+    # run's slow step ends, and the check at the end counts runs training.
+    first, second = add_run(executor, "a"), add_run(executor, "b", epochs=5000)
     began = slow_steps(first.trainer)
     executor.start(first.run_id)
     executor.start(second.run_id)
