@@ -80,6 +80,7 @@ class RunStatus:
     queued: bool                     # waiting for a free training slot
     queue_position: tuple[int, int] | None  # (1-based place, line length) while queued
     lr: float                        # the learning rate in use now
+    lr_set: float                    # the rate last set by hand, else the starting one
     remaining_seconds: float | None  # training time still needed at the pace so far
     train_seconds: float
     steps_per_epoch: int

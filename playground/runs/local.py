@@ -256,6 +256,7 @@ class LocalExecutor:
             busy=trainer.busy, pending_steps=trainer.pending_steps,
             queued=self.registry.is_queued(run_id),
             queue_position=self.registry.queue_position(run_id), lr=trainer.current_lr,
+            lr_set=_lr_set(trainer),
             remaining_seconds=trainer.remaining_seconds(),
             train_seconds=trainer.train_seconds, steps_per_epoch=trainer.steps_per_epoch,
             total_steps=trainer.total_steps, device=str(trainer.device), spec=trainer.spec,
@@ -335,3 +336,10 @@ class LocalExecutor:
 
 def _dataset_note(data: Dataset) -> str:
     return f"Training on {data.source}." if data.is_subset else ""
+
+
+def _lr_set(trainer: T.Trainer) -> float:
+    """The learning rate last set by hand, else the configured one (the schedule's rate of
+    the moment is RunStatus.lr)."""
+    changes = trainer.lr_history()
+    return changes[-1].lr if changes else trainer.config.lr

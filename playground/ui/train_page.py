@@ -62,8 +62,10 @@ def render() -> None:
     label = "Settings"
     if run is not None:
         config = run.config
+        # The rate set by hand, not the schedule's of the moment: the title is the panel's
+        # identity to Streamlit, and one that changed every step would reopen the panel.
         label = (f"Settings: {config.dataset}, {S.OPTIMIZER_LABELS[config.optimizer]} lr "
-                 f"{_lr_set(run):g}, batch {config.batch_size}, "
+                 f"{run.lr_set:g}, batch {config.batch_size}, "
                  f"{config.epochs} epochs, {SCHEDULE_NAMES[config.schedule]} schedule, seed "
                  f"{config.seed}{', augmentation' if config.augment else ''} "
                  "(learning rate and augmentation can change while it trains)")
@@ -84,14 +86,6 @@ def render() -> None:
     if run is not None and not live:
         st.fragment(_heartbeat,
                     run_every=WATCH_SECONDS if watched else HEARTBEAT_SECONDS)()
-
-
-def _lr_set(run: RunStatus) -> float:
-    """The learning rate last set by hand (else the starting one), not the schedule's rate
-    of the moment: the settings' title is their identity to Streamlit, and a title that
-    changed with every step would open the panel anew when the page is next drawn."""
-    changes = runs.executor().records(run.run_id).lr_changes
-    return changes[-1].lr if changes else run.config.lr
 
 
 def _current_status() -> RunStatus | None:
