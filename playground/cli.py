@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="evaluate an exponential moving average of the weights")
     train.add_argument("--test-flip", action=argparse.BooleanOptionalAction,
                        help="evaluate on each test image and its mirror image")
+    train.add_argument("--cpu-bf16", action=argparse.BooleanOptionalAction,
+                       help="bf16 autocast on a CPU with native bf16 (AVX512-BF16, AMX)")
+    train.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
+                       help="NHWC memory layout for activations and weights")
     train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     train.add_argument("--seed", type=int)
     train.add_argument("--target-acc", type=_probability,
@@ -198,7 +202,8 @@ def run_train(args: argparse.Namespace) -> int:
             momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
             augment=args.augment, seed=args.seed, label_smoothing=args.label_smoothing,
             nesterov=args.nesterov, warmup_fraction=args.warmup_fraction,
-            ema_decay=args.ema_decay, test_flip=args.test_flip)
+            ema_decay=args.ema_decay, test_flip=args.test_flip,
+            cpu_bf16=args.cpu_bf16, channels_last=args.channels_last)
     except S.SpecError as error:  # a flag value: name the flag, not the spec field
         flag = "--" + (error.field_name or str(error).split(":")[0].split(".")[-1])
         raise CliError(f"{flag.replace('_', '-')}: {error.reason}", EXIT_BAD_INPUT) from None

@@ -208,6 +208,8 @@ class TrainingSpec:
     warmup_fraction: float | None = None
     ema_decay: float | None = None
     test_flip: bool | None = None
+    cpu_bf16: bool | None = None
+    channels_last: bool | None = None
 
 
 @dataclass
@@ -232,6 +234,10 @@ class TrainingConfig:
     warmup_fraction: float = 0.0
     ema_decay: float | None = None   # None: no weight average
     test_flip: bool = False
+    # bf16 autocast on a CPU that computes bf16 natively (AVX512-BF16 or AMX); no effect
+    # on other CPUs, and GPUs use bf16 where native whatever this says.
+    cpu_bf16: bool = False
+    channels_last: bool = False      # NHWC activations and weights
 
 
 def resolve_training(section: TrainingSpec | None, **overrides: Any) -> TrainingConfig:
@@ -451,6 +457,8 @@ def parse_training(data: Any) -> TrainingSpec:
         "warmup_fraction": lambda v: _check_below(v, "warmup_fraction", 0.5, raise_at),
         "ema_decay": lambda v: _check_open_fraction(v, "ema_decay", raise_at),
         "test_flip": lambda v: _check_bool(v, "test_flip", raise_at),
+        "cpu_bf16": lambda v: _check_bool(v, "cpu_bf16", raise_at),
+        "channels_last": lambda v: _check_bool(v, "channels_last", raise_at),
     }
     return TrainingSpec(**{name: checks[name](value) for name, value in values.items()})
 

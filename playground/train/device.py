@@ -32,19 +32,45 @@ def pick_device(requested: str = "auto") -> torch.device:
 
 
 def autocast_for(device: torch.device, enabled: bool) -> ContextManager:
-    """bf16 autocast for a forward pass on CUDA when enabled; a no-op anywhere else.
+    """bf16 autocast for a forward pass on CUDA or the CPU when enabled; a no-op otherwise.
 
     bf16 has fp32's exponent range, so unlike fp16 it needs no loss scaling; the weights
-    and their gradients stay fp32. CPU and MPS get nothing, so their results never change.
+    and their gradients stay fp32. Callers enable it only where bf16 is native
+    (`uses_bf16`), so a CPU run changes only when its settings ask for it.
     """
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if enabled and device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
 def has_native_bf16(device: torch.device) -> bool:
     """Ampere or newer: older GPUs only emulate bf16, slower than plain fp32."""
     return device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+
+
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX: oneDNN's bf16 convolutions run about twice as fast as fp32
+    there; other CPUs emulate bf16, slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
+
+
+def uses_bf16(device: torch.device, config: S.TrainingConfig,
+              gpu_mixed_precision: bool = True) -> bool:
+    """Whether a run's forward passes run under bf16 autocast: on a GPU with native bf16
+    unless the caller turns it off; on a CPU only when `config.cpu_bf16` asks and the
+    CPU has it natively."""
+    if device.type == "cuda":
+        return gpu_mixed_precision and has_native_bf16(device)
+    return device.type == "cpu" and config.cpu_bf16 and cpu_has_native_bf16()
+
+
+def memory_format(config: S.TrainingConfig) -> torch.memory_format:
+    """NHWC when `config.channels_last`: oneDNN's and cuDNN's fastest convolutions read
+    that layout, so NCHW tensors are converted at every layer otherwise."""
+    return torch.channels_last if config.channels_last else torch.contiguous_format
 
 
 def compile_network(network: torch.nn.Module,

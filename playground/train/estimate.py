@@ -4,7 +4,8 @@ A few training steps of the real network, at the run's batch size, on the run's 
 are timed in a thread of their own that uses every core (as a training thread does). The
 data are random images of the dataset's shape: a step's time depends on the shapes, not on
 the pixels, so the estimate needs no dataset loaded. Results are kept per (network, batch
-size, augmentation, image shape, device) for the life of the process.
+size, augmentation, image shape, device, precision, memory layout) for the life of the
+process.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import torch
 from playground import spec as S
 from playground.data.augment import augment_batch
 from playground.model import build as M
-from playground.train.device import has_native_bf16, pick_device
+from playground.train.device import memory_format, pick_device, uses_bf16
 from playground.train.optim import make_optimizer
 from playground.train.step import train_step
 from playground.train.threads import cpu_cores
@@ -43,7 +44,7 @@ def seconds_per_step(model_spec: S.ModelSpec, config: S.TrainingConfig,
     target = pick_device(device)
     key = (json.dumps(model_spec.to_dict(), sort_keys=True), config.batch_size,
            bool(config.augment), config.optimizer, tuple(input_shape), dataset_name,
-           str(target))
+           str(target), config.cpu_bf16, config.channels_last)
     with _measuring:
         if key not in _measured:
             _measured[key] = measure_seconds_per_step(model_spec, config, input_shape,
@@ -96,11 +97,12 @@ def _measure(model_spec: S.ModelSpec, config: S.TrainingConfig,
              input_shape: tuple[int, int, int], dataset_name: str,
              device: torch.device) -> float:
     generator = torch.Generator().manual_seed(0)
-    network = M.build_model(model_spec, "cpu", generator).to(device).train()
+    layout = memory_format(config)
+    network = M.build_model(model_spec, "cpu", generator).to(device, memory_format=layout).train()
     device_generator = torch.Generator(device).manual_seed(0)
     M.set_dropout_generator(network, device_generator)
     optimizer = make_optimizer(network, config)
-    mixed_precision = has_native_bf16(device)
+    mixed_precision = uses_bf16(device, config)
     images = torch.randn((config.batch_size, *input_shape), generator=generator).to(device)
     labels = torch.randint(0, model_spec.num_classes, (config.batch_size,),
                            generator=generator).to(device)
@@ -108,7 +110,7 @@ def _measure(model_spec: S.ModelSpec, config: S.TrainingConfig,
     for step in range(WARMUP_STEPS + MAX_STEPS):
         started = time.perf_counter()
         batch = (augment_batch(images, dataset_name, device_generator) if config.augment
-                 else images)
+                 else images).contiguous(memory_format=layout)
         loss, _ = train_step(network, optimizer, batch, labels,
                              mixed_precision=mixed_precision)
         float(loss)  # waits for the step, as the trainer's records do now and then

@@ -19,8 +19,8 @@ from playground.model import build as M
 from playground import spec as S
 from playground.data.augment import augment_batch
 from playground.data.datasets import Dataset
-from playground.train.device import (compile_network, failure_message, has_native_bf16,
-                                     pick_device)
+from playground.train.device import (compile_network, failure_message, memory_format,
+                                     pick_device, uses_bf16)
 from playground.train.ema import WeightAverage
 from playground.train.optim import make_optimizer, make_scheduler
 from playground.train.passes import PassStopped
@@ -96,7 +96,8 @@ class Trainer:
         self.config = copy.deepcopy(config)
         self.options = options or TrainerOptions()
         self.device = pick_device(self.options.device)
-        self.mixed_precision = self.options.mixed_precision and has_native_bf16(self.device)
+        self.mixed_precision = uses_bf16(self.device, self.config, self.options.mixed_precision)
+        self.memory_format = memory_format(self.config)
         if self.device.type == "cuda":
             # A run's shapes are fixed (its batch size, the last short batch, the test
             # chunk), so cuDNN's one-off timing of conv algorithms per shape pays back
@@ -173,7 +174,7 @@ class Trainer:
             network = M.build_model(self.spec, "cpu", init_generator, self.analysis)
             if self.options.initial_weights is not None:
                 network.load_state_dict(self.options.initial_weights)
-            self.network = network.to(self.device).train()
+            self.network = network.to(self.device, memory_format=self.memory_format).train()
             M.set_dropout_generator(self.network, self.device_generator)
             self.weight_average = (WeightAverage(self.network, self.config.ema_decay)
                                    if self.config.ema_decay else None)
@@ -366,7 +367,7 @@ class Trainer:
             newest = self.snapshots()[-1]
             return newest.step, newest.state[name]
         try:
-            return self.step_count, self.read_network.state_dict()[name].detach().to("cpu", copy=True)
+            return self.step_count, _cpu_tensor(self.read_network.state_dict()[name])
         finally:
             self._model_lock.release()
 
@@ -516,6 +517,7 @@ class Trainer:
             labels = self.data.train_y[indices]
             if self.config.augment:
                 images = augment_batch(images, self.dataset_name, self.device_generator)
+            images = images.contiguous(memory_format=self.memory_format)
             loss, correct = train_step(self.network, self.optimizer, images, labels,
                                        forward=self._train_forward,
                                        mixed_precision=self.mixed_precision,
@@ -678,7 +680,14 @@ class Trainer:
 
 
 def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in state.items()}
+    # contiguous(): a channels_last run's copies read like any other run's (and can be
+    # written to formats that require contiguous tensors).
+    return {name: _cpu_tensor(tensor) for name, tensor in state.items()}
+
+
+def _cpu_tensor(tensor: torch.Tensor) -> torch.Tensor:
+    copied = tensor.detach().to("cpu", copy=True)
+    return copied if copied.is_contiguous() else copied.contiguous()
 
 
 def check_fits(model_spec: S.ModelSpec, input_shape: tuple[int, ...], num_classes: int,

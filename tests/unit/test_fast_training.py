@@ -140,3 +140,44 @@ def test_bench_times_lower_targets_from_one_run_and_takes_medians():
     middle = B.median_run(runs)
     assert middle.train_seconds == 3.0
     assert "median of 3 runs: 3.0, 1.0 (not reached), 2.0 s" in middle.note
+
+
+def test_channels_last_trains_as_nchw_does_and_copies_stay_nchw():
+    """Same seed, same batches: the NHWC run's weights match the NCHW run's (up to float
+    rounding in other kernels), and every copy a page or a file gets is plain NCHW."""
+    plain = make_trainer(optimizer="sgd", lr=0.05, epochs=1)
+    nhwc = make_trainer(optimizer="sgd", lr=0.05, epochs=1, channels_last=True)
+    for trainer in (plain, nhwc):
+        trainer.run()
+    assert nhwc.network[0].weight.is_contiguous(memory_format=torch.channels_last)
+    _, plain_state = plain.latest_weights()
+    step, state = nhwc.latest_weights()
+    assert step == plain.step_count
+    for name, tensor in state.items():
+        assert tensor.is_contiguous(), name
+        assert torch.allclose(tensor, plain_state[name], atol=1e-4), name
+    assert nhwc.snapshots()[-1].state["0.weight"].is_contiguous()
+    assert nhwc.tensor_copy("0.weight")[1].is_contiguous()
+
+
+def test_cpu_bf16_autocasts_only_where_the_cpu_has_it(monkeypatch):
+    from playground.train import device as Dv
+    cpu = torch.device("cpu")
+    asked = S.TrainingConfig(cpu_bf16=True)
+    monkeypatch.setattr(Dv, "cpu_has_native_bf16", lambda: True)
+    assert Dv.uses_bf16(cpu, asked) and not Dv.uses_bf16(cpu, S.TrainingConfig())
+    with Dv.autocast_for(cpu, True):
+        assert torch.nn.Linear(4, 2)(torch.ones(1, 4)).dtype == torch.bfloat16
+    monkeypatch.setattr(Dv, "cpu_has_native_bf16", lambda: False)
+    assert not Dv.uses_bf16(cpu, asked)   # emulated bf16 would be slower than fp32
+    with Dv.autocast_for(cpu, False):
+        assert torch.nn.Linear(4, 2)(torch.ones(1, 4)).dtype == torch.float32
+
+
+def test_a_cpu_bf16_run_learns(monkeypatch):
+    from playground.train import device as Dv
+    monkeypatch.setattr(Dv, "cpu_has_native_bf16", lambda: True)
+    trainer = make_trainer(cpu_bf16=True)
+    assert trainer.mixed_precision
+    trainer.run()
+    assert trainer.eval_records[-1].test_acc > 0.9

@@ -630,6 +630,9 @@ def test_any_valid_spec_round_trips(layers, name, description, shape):
     ({"ema_decay": 1}, "training.ema_decay: ema_decay must be in (0, 1), got 1"),
     ({"ema_decay": 0}, "training.ema_decay: ema_decay must be in (0, 1), got 0"),
     ({"test_flip": "yes"}, 'training.test_flip: test_flip must be true or false, got "yes"'),
+    ({"cpu_bf16": 1}, "training.cpu_bf16: cpu_bf16 must be true or false, got 1"),
+    ({"channels_last": "on"},
+     'training.channels_last: channels_last must be true or false, got "on"'),
     ({"schedule": "cosine"},
      'training.schedule: schedule must be one of constant, onecycle, linear, got "cosine"'),
 ])
@@ -650,6 +653,7 @@ def test_fast_training_settings_parse_and_round_trip():
 def test_fast_training_defaults_keep_todays_behaviour():
     config = S.resolve_training(None)
     assert (config.label_smoothing, config.nesterov, config.warmup_fraction, config.ema_decay,
-            config.test_flip) == (0.0, None, 0.0, None, False)
+            config.test_flip, config.cpu_bf16, config.channels_last) == (
+                0.0, None, 0.0, None, False, False, False)
     # a spec that sets none of them writes none of them
     assert "training" not in S.parse_spec(minimal(training={"ema_decay": None})).to_dict()
