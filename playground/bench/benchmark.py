@@ -483,11 +483,14 @@ def paired_ratios(rates: dict[str, list[float]]) -> dict[str, float]:
 def time_to_accuracy(model_spec: S.ModelSpec, dataset: D.Dataset, target: float,
                      device: torch.device, config: S.TrainingConfig | None = None,
                      max_seconds: float | None = None,
-                     budget: float | None = None) -> AccuracyRun:
-    """The Trainer with target_acc and ten checks per epoch, as `train --target-acc`."""
+                     budget: float | None = None,
+                     milestones: tuple[float, ...] = ()) -> AccuracyRun:
+    """The Trainer with target_acc and ten checks per epoch, as `train --target-acc`;
+    `milestones` (lower accuracies) are confirmed on the whole test set as they are passed."""
     config = config or S.resolve_training(model_spec.training, dataset=dataset.name)
     options = T.TrainerOptions(device=str(device), target_acc=target, evals_per_epoch=10,
-                               target_check_images=CHECK_IMAGES, max_seconds=max_seconds)
+                               target_check_images=CHECK_IMAGES, max_seconds=max_seconds,
+                               milestones=milestones)
     started = time.perf_counter()
     trainer = T.Trainer(model_spec, dataset, config, options)
     trainer.run()
@@ -511,7 +514,8 @@ def times_to_accuracies(model_spec: S.ModelSpec, dataset: D.Dataset,
     target's time is the training time at the first evaluation that reached it, which is
     what a run stopped at that target would have reported (the schedule does not know)."""
     top = time_to_accuracy(model_spec, dataset, max(budgets), device, config, max_seconds,
-                           budgets[max(budgets)])
+                           budgets[max(budgets)],
+                           milestones=tuple(sorted(t for t in budgets if t != max(budgets))))
     runs = []
     for target, budget in sorted(budgets.items()):
         if target == max(budgets):

@@ -181,3 +181,46 @@ def test_a_cpu_bf16_run_learns(monkeypatch):
     assert trainer.mixed_precision
     trainer.run()
     assert trainer.eval_records[-1].test_acc > 0.9
+
+
+def test_milestones_are_confirmed_on_the_whole_test_set_when_first_passed():
+    """The benchmark times 70% and 80% from one run: between epoch ends the quick checks
+    on a subset call for a whole-set evaluation as they near the lower milestone too, so
+    its time is not rounded up to the next epoch's end."""
+    from dataclasses import replace
+
+    from tests.unit.test_train import synthetic
+    data = synthetic()
+    wrong = data.test_y.clone()
+    wrong[::4] = (wrong[::4] + 1) % 3     # a quarter mislabelled: at most 75% reachable
+    data = replace(data, test_y=wrong)
+
+    def evaluated_steps(milestones):
+        trainer = make_trainer(data, options=dict(target_acc=0.999, target_check_images=32,
+                                                  evals_per_epoch=8, milestones=milestones),
+                               epochs=1)
+        trainer.run()
+        return [(r.step, r.test_acc) for r in trainer.eval_records], trainer.steps_per_epoch
+
+    plain, steps = evaluated_steps(())
+    assert [step for step, _ in plain] == [steps]          # only the epoch's end
+    timed, _ = evaluated_steps((0.5,))
+    first = next(step for step, accuracy in timed if accuracy >= 0.5)
+    assert first < steps and len(timed) > len(plain)
+
+
+def test_quick_target_checks_read_the_weights_evaluations_read(monkeypatch):
+    seen = []
+    real = T.evaluate
+
+    def spy(network, *args, **kwargs):
+        seen.append((network, kwargs.get("flip")))
+        return real(network, *args, **kwargs)
+
+    monkeypatch.setattr(T, "evaluate", spy)
+    trainer = make_trainer(options=dict(target_acc=0.999, target_check_images=32,
+                                        evals_per_epoch=4),
+                           optimizer="sgd", lr=0.1, ema_decay=0.9, test_flip=True, epochs=1)
+    trainer.run()
+    assert len(seen) > 1
+    assert all(network is trainer.read_network and flip for network, flip in seen)
