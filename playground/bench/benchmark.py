@@ -662,15 +662,7 @@ def to_markdown(report: BenchReport, command: str, machine: dict[str, str] | Non
                      f"{_target_mark(name, paired if paired is not None else value)} |")
     lines += ["", "### Time to accuracy (Trainer, `target_acc`, 10 evaluations per epoch)", ""]
     if report.accuracy:
-        lines += ["| target | spec | reached | train_seconds | wall s | final test acc | "
-                  "target time | load | settings |",
-                  "|---|---|---|---:|---:|---:|---|---:|---|"]
-        for run in report.accuracy:
-            budget = ("-" if run.budget is None else
-                      f"{run.budget:g} s: {'met' if run.met else 'MISSED'}")
-            lines.append(f"| {run.name} | {run.spec_name} | {'yes' if run.reached else 'no'} "
-                         f"| {run.train_seconds:.1f} | {run.wall_seconds:.1f} | "
-                         f"{run.final_acc:.2%} | {budget} | {run.load:.1f} | {run.note} |")
+        lines += accuracy_table(report.accuracy)
     else:
         lines.append("Not run (pass `--accuracy`; CIFAR-10 also needs `--cifar`).")
     lines += ["", "### Inspect panels, server side (compute + plotly figure, then JSON)", ""]
@@ -692,6 +684,20 @@ def to_markdown(report: BenchReport, command: str, machine: dict[str, str] | Non
     if report.notes:
         lines += ["", "### Notes", ""] + [f"- {note}" for note in report.notes]
     return "\n".join(lines) + "\n"
+
+
+def accuracy_table(runs: list[AccuracyRun]) -> list[str]:
+    """Markdown rows: each run's target, time to it, final accuracy and its budget."""
+    lines = ["| target | spec | reached | train_seconds | wall s | final test acc | "
+             "target time | load | settings |",
+             "|---|---|---|---:|---:|---:|---|---:|---|"]
+    for run in runs:
+        budget = ("-" if run.budget is None else
+                  f"{run.budget:g} s: {'met' if run.met else 'MISSED'}")
+        lines.append(f"| {run.name} | {run.spec_name} | {'yes' if run.reached else 'no'} "
+                     f"| {run.train_seconds:.1f} | {run.wall_seconds:.1f} | "
+                     f"{run.final_acc:.2%} | {budget} | {run.load:.1f} | {run.note} |")
+    return lines
 
 
 RATIO_TARGETS = {"c/a": 3.0, "c/b": 0.95, "d/c": 0.90}   # lower bounds (BENCHMARKS.md)
@@ -738,7 +744,7 @@ def format_text(report: BenchReport) -> str:
 
 # --- the whole benchmark -----------------------------------------------------------------------
 
-def _fast_preset_runs(spec_path: Path, dataset: D.Dataset, budgets: dict[float, float | None],
+def fast_preset_runs(spec_path: Path, dataset: D.Dataset, budgets: dict[float, float | None],
                       repeats: int, threads: int, device: torch.device,
                       max_seconds: float) -> list[AccuracyRun]:
     model_spec = S.load_spec(spec_path)
@@ -828,7 +834,7 @@ def _run_bench(spec_path: str | Path = DEFAULT_SPEC, *, steps: int = 300, warmup
             S.resolve_training(lenet.training, dataset=name), accuracy_max_seconds,
             budget=60.0))
         say(f"time to 99% (MNIST 99% preset, median of {repeats})...")
-        report.accuracy += _fast_preset_runs(MNIST_99_SPEC, dataset, {0.99: 10.0}, repeats,
+        report.accuracy += fast_preset_runs(MNIST_99_SPEC, dataset, {0.99: 10.0}, repeats,
                                              threads, torch_device, accuracy_max_seconds)
     if cifar:
         cifar_spec = S.load_spec(CIFAR_SPEC)
@@ -841,7 +847,7 @@ def _run_bench(spec_path: str | Path = DEFAULT_SPEC, *, steps: int = 300, warmup
                                              cifar_data, target, torch_device, cifar_config,
                                              max(accuracy_max_seconds, 600.0)))
         say(f"time to 70% and 80% on CIFAR-10 (CIFAR-10 fast preset, median of {repeats})...")
-        report.accuracy += _fast_preset_runs(CIFAR_FAST_SPEC, cifar_data,
+        report.accuracy += fast_preset_runs(CIFAR_FAST_SPEC, cifar_data,
                                              {0.70: 60.0, 0.80: 300.0}, repeats, threads,
                                              torch_device, max(accuracy_max_seconds, 600.0))
     elif accuracy:
