@@ -221,6 +221,10 @@ def _train(args: argparse.Namespace, model_spec: S.ModelSpec, config: S.Training
         device = pick_device(args.device)
     except RuntimeError as error:
         raise CliError(str(error), EXIT_RUNTIME) from None
+    if config.dataset.startswith("upload:"):
+        raise CliError(f"--dataset: {config.dataset} names a dataset uploaded in the web "
+                       "page; on the command line use folder:PATH (a folder with train/ and "
+                       "test/ class folders)", EXIT_BAD_INPUT)
     if config.dataset in D.KNOWN_SHAPES:  # fail before a slow load
         T.check_fits(model_spec, *D.KNOWN_SHAPES[config.dataset], config.dataset)
     M.check_batch(M.analyze(model_spec), config.batch_size)  # the Trainer's caps, sooner
