@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from playground.runs.settings import env_int
+from playground.environment import env_int
 
 Progress = Callable[[str, float], None]
 
@@ -296,8 +296,9 @@ def _check_classes(layout: Layout) -> None:
                           f"{MIN_CLASSES} are needed to learn anything")
     for name, (train, test) in layout.counts().items():
         if train + test < MIN_PER_CLASS:
-            raise UploadError(f"class {name!r} has {train + test} images; each class needs "
-                              f"at least {MIN_PER_CLASS}")
+            count = train + test
+            raise UploadError(f"class {name!r} has {count} image{'s' if count != 1 else ''}; "
+                              f"each class needs at least {MIN_PER_CLASS}")
         if test == 0:
             raise UploadError(f"class {name!r} has no test images in test/{name}/")
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from playground.data.upload_archive import DecodedUpload
-from playground.runs.settings import env_int
+from playground.environment import env_int
 
 PREFIX = "upload:"
 KEY = re.compile(r"^upload:([A-Za-z0-9._-]{1,64})@([0-9a-f]{16})$")

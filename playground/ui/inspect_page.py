@@ -181,6 +181,7 @@ def _next_mistake(run: RunStatus, current: int) -> None:
 def _upload_probe(data: Dataset) -> Probe | None:
     channels, height, width = data.input_shape
     upload = st.file_uploader("PNG or JPEG (up to 10 MB)", type=["png", "jpg", "jpeg"],
+                              max_upload_size=10,
                               key="insp_upload")
     centre = st.checkbox("Centre like an MNIST digit", value=channels == 1,
                          key="insp_centre", disabled=channels != 1,

@@ -96,7 +96,7 @@ def test_each_malformed_archive_is_refused_with_its_line():
     assert refusal(zip_bytes(one_class)) == (
         "found 1 class folder (circle); at least 2 are needed to learn anything")
     few = {p: d for p, d in files.items() if "/square/00" not in p or p.endswith(("0.png",))}
-    assert refusal(zip_bytes(few)) == "class 'square' has 1 images; each class needs at least 5"
+    assert refusal(zip_bytes(few)) == "class 'square' has 1 image; each class needs at least 5"
     typed = dict(files, **{"shapes/circle/notes.txt": b"hello"})
     assert refusal(zip_bytes(typed)) == ("'shapes/circle/notes.txt' is not a PNG or JPEG image "
                                          "(only .png, .jpg and .jpeg files may be in a dataset)")

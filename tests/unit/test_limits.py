@@ -67,8 +67,13 @@ def test_activation_memory_cap_in_a_lesson_file_and_the_trainer():
 
 
 def test_upload_caps_match_streamlits_own():
+    from playground.data.upload_archive import UploadLimits
+
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
-    megabytes = config["server"]["maxUploadSize"]
+    # Streamlit's cap is the dataset archive's; every other upload has a smaller one of its
+    # own, in its widget and checked again on the bytes.
+    assert UploadLimits().max_upload_bytes == config["server"]["maxUploadSize"] * 2**20
+    megabytes = 10
     assert share.MAX_JSON_BYTES == P.MAX_UPLOAD_BYTES == megabytes * 2**20
     too_big = b" " * (megabytes * 2**20 + 1)
     with pytest.raises(S.SpecError, match=r"^file: the file is 10.0 MB, over the limit of "
@@ -78,6 +83,8 @@ def test_upload_caps_match_streamlits_own():
         P.decode_upload(too_big, 1, 28, 28)
     build_page = (ROOT / "playground" / "ui" / "build" / "share.py").read_text()
     assert f"max_upload_size={megabytes}" in build_page
+    inspect_page = (ROOT / "playground" / "ui" / "inspect_page.py").read_text()
+    assert f"max_upload_size={megabytes}" in inspect_page
 
 
 def test_image_pixel_cap_is_read_from_the_header_before_decoding():
