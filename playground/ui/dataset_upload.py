@@ -22,6 +22,7 @@ from playground.ui.text import for_chart, plain
 READ_KEY = "dataset_upload_read"     # session state: the checked upload awaiting decoding
 CHOSEN_KEY = "dataset_upload_chosen"  # session state: a new upload for the Dataset box
 NOTE_KEY = "dataset_upload_note"     # session state: what the last decode said
+ROUND_KEY = "dataset_upload_round"   # session state: bumped to empty the uploaders
 GALLERY_PER_CLASS = 6
 GALLERY_CLASSES = 10
 
@@ -49,12 +50,14 @@ def panel() -> None:
                      icon=":material/photo_library:"):
         _explain(limits)
         left, right = st.columns(2)
+        # A new key after each decode empties the uploaders: the upload is in use now.
+        round_ = st.session_state.get(ROUND_KEY, 0)
         archive = left.file_uploader(
-            "A .zip of class folders", type=["zip"], key="dataset-zip",
+            "A .zip of class folders", type=["zip"], key=f"dataset-zip-{round_}",
             max_upload_size=max(1, limits.max_upload_bytes // 2**20),
             help="e.g. shapes.zip holding circle/, square/, triangle/ with images in each")
         folder = right.file_uploader(
-            "Or pick a folder", type=["png", "jpg", "jpeg"], key="dataset-folder",
+            "Or pick a folder", type=["png", "jpg", "jpeg"], key=f"dataset-folder-{round_}",
             accept_multiple_files="directory",
             max_upload_size=max(1, limits.max_upload_bytes // 2**20),
             help="The folder that holds the class folders (or train/ and test/)")
@@ -75,9 +78,15 @@ def _explain(limits: A.UploadLimits) -> None:
         "or split them yourself into `train/<class>/` and `test/<class>/`.")
     st.caption(
         f"PNG or JPEG. At least {A.MIN_CLASSES} classes and {A.MIN_PER_CLASS} images per "
-        f"class; up to {limits.max_upload_bytes // 2**20} MB, {limits.max_files:,} files and "
-        f"{limits.max_pixels:,} pixels per image. Images are decoded once, resized to one "
-        "square size, and kept on this server for this session.")
+        f"class; up to {limits.max_upload_bytes // 2**20} MB and {limits.max_files:,} files, "
+        f"each image at most {_side(limits.max_pixels)} pixels. Images are decoded once, "
+        "resized to one square size, and kept on this server for this session.")
+
+
+def _side(pixels: int) -> str:
+    """A pixel count as a square, e.g. 4096 x 4096, when it is one."""
+    side = round(pixels ** 0.5)
+    return f"{side} x {side}" if side * side == pixels else f"{pixels:,}"
 
 
 def _read(archive, folder, limits: A.UploadLimits) -> _Read | None:
@@ -126,10 +135,12 @@ def _decode_form(read: _Read) -> None:
                               horizontal=True, key=f"upload-colour-{read.digest[:8]}",
                               help="Proposed from the images: colour if any is in colour")
     channels = 3 if colour == "colour" else 1
-    megabytes = layout.size * channels * size * size / 2**20
+    decoded = layout.size * channels * size * size
+    amount = (f"{decoded / 2**20:.1f} MB" if decoded >= 2**20 / 10
+              else f"{max(1, round(decoded / 2**10))} KB")
     columns[2].caption(f"Proposed: {read.proposed[0]}x{read.proposed[0]}, "
                        f"{'colour' if read.proposed[1] == 3 else 'greyscale'} ({typical}). "
-                       f"Decoded: about {megabytes:.1f} MB.")
+                       f"Decoded, the images take about {amount} on the server.")
     if st.button(f"Decode and use upload:{read.name}", type="primary", key="upload-decode",
                  icon=":material/upload:"):
         _decode(read, size, channels)
@@ -175,6 +186,7 @@ def _decode(read: _Read, size: int, channels: int) -> None:
     st.session_state[NOTE_KEY] = ("success", text)
     st.session_state[CHOSEN_KEY] = upload.name
     st.session_state.pop(READ_KEY, None)
+    st.session_state[ROUND_KEY] = st.session_state.get(ROUND_KEY, 0) + 1
     st.rerun()
 
 

@@ -51,12 +51,17 @@ def test_upload_a_dataset_train_a_step_load_weights_and_download_onnx(server, br
     decode = page.get_by_role("button", name="Decode and use upload:shapes")
     expect(decode).to_be_visible(timeout=WAIT_MS)
     decode.scroll_into_view_if_needed()
-    page.screenshot(path=str(ARTIFACTS / "upload_panel.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "upload_panel.png"))
     decode.click()
     expect(page.get_by_text("is now a choice in the Dataset box").first).to_be_visible(
         timeout=WAIT_MS)
-    expect(page.get_by_label("Dataset").first).to_have_value("upload:shapes", timeout=WAIT_MS)
-    page.screenshot(path=str(ARTIFACTS / "upload_gallery.png"), full_page=True)
+    expect(page.get_by_label("Dataset", exact=True).first).to_have_value("upload:shapes",
+                                                                        timeout=WAIT_MS)
+    gallery = page.locator(".stPlotlyChart", has_text="circle (16+4)").first
+    expect(gallery).to_be_visible(timeout=WAIT_MS)
+    expect(decode).to_have_count(0, timeout=WAIT_MS)  # the upload is in use: uploader empty
+    gallery.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "upload_gallery.png"))
 
     adapt = page.get_by_role("button", name="Adapt the network to upload:shapes")
     expect(adapt).to_be_visible(timeout=WAIT_MS)

@@ -63,7 +63,8 @@ def button(at: AppTest, label: str):
 
 
 def upload_zip(at: AppTest, name: str, data: bytes) -> None:
-    at.file_uploader(key="dataset-zip").set_value((name, data, "application/zip")).run()
+    key = next(u.key for u in at.file_uploader if u.key.startswith("dataset-zip"))
+    at.file_uploader(key=key).set_value((name, data, "application/zip")).run()
     assert not at.exception, at.exception
 
 
