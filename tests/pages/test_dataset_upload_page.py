@@ -54,8 +54,9 @@ def fresh_uploads(tmp_path, monkeypatch):
 
 
 def texts(at: AppTest, kind: str) -> str:
-    """The elements' text as shown (Markdown's escapes taken out)."""
-    return " ".join(element.value for element in getattr(at, kind)).replace("\\", "")
+    """The elements' text as read (Markdown's escapes and bold marks taken out)."""
+    shown = " ".join(element.value for element in getattr(at, kind))
+    return shown.replace("\\", "").replace("**", "")
 
 
 def button(at: AppTest, label: str):
@@ -82,7 +83,7 @@ def test_an_uploaded_dataset_is_decoded_offered_adapted_to_and_trained_on(fresh_
     fresh_uploads.append(at)
     at.run()
     upload_zip(at, "shapes.zip", zip_bytes(shapes_files(per_class=20)))
-    assert "upload:shapes**: 3 classes, 60 images (48 for training, 12 for testing)" in (
+    assert "upload:shapes: 3 classes, 60 images (48 for training, 12 for testing)" in (
         texts(at, "markdown"))
     assert "20% of each class" in texts(at, "caption")
     assert at.radio(key=next(r.key for r in at.radio if r.key.startswith("upload-size"))
@@ -91,7 +92,7 @@ def test_an_uploaded_dataset_is_decoded_offered_adapted_to_and_trained_on(fresh_
     assert not at.exception, at.exception
     assert "is now a choice in the Dataset box" in texts(at, "success")
     assert at.selectbox(key=f"dataset-{SUFFIX}").value == "upload:shapes"
-    assert "has [1, 28, 28] images in 3 classes, but **MNIST fast** takes [1, 28, 28] with " \
+    assert "has [1, 28, 28] images in 3 classes, but MNIST fast takes [1, 28, 28] with " \
            "10 classes" in texts(at, "warning")
     button(at, "Adapt the network to upload:shapes").click().run()
     assert at.session_state["spec"].num_classes == 3 if "spec" in at.session_state else True
@@ -195,3 +196,22 @@ def test_weights_from_a_file_become_a_ready_run_that_inspect_shows(fresh_uploads
     assert not inspect.exception, inspect.exception
     assert "weights loaded from the file mine.safetensors" in texts(inspect, "caption")
     assert inspect.get("plotly_chart"), "Inspect draws the loaded weights"
+
+
+def test_a_lesson_on_an_upload_asks_for_that_upload(fresh_uploads):
+    from playground import spec as S
+    from playground.ui import session
+
+    lesson = load_preset("mnist_fast")
+    lesson = lesson.replace(num_classes=3, training=S.TrainingSpec(dataset="upload:shapes"))
+    at = AppTest.from_function(train_page_script, default_timeout=TIMEOUT)
+    fresh_uploads.append(at)
+    at.session_state[session.SPEC_KEY] = lesson
+    at.run()
+    assert not at.exception, at.exception
+    assert "This lesson trains on your own images, upload:shapes: upload that dataset under " \
+           "Your own images below" in texts(at, "info")
+    upload_zip(at, "shapes.zip", zip_bytes(shapes_files(per_class=10)))
+    button(at, "Decode and use upload:shapes").click().run()
+    assert at.selectbox(key=f"dataset-{SUFFIX}").value == "upload:shapes"
+    assert "This lesson trains on your own images" not in texts(at, "info")

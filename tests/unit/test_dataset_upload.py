@@ -175,3 +175,67 @@ def test_a_missing_upload_asks_for_it_again_and_the_command_line_suggests_a_fold
         shared.dataset(U.data_key("gone", "f" * 16))
     with pytest.raises(D.DataError, match="use folder:PATH"):
         D.load_dataset("upload:gone")
+
+
+def _shapes_upload(owner: str = "alice") -> tuple[str, S.ModelSpec, S.TrainingConfig]:
+    files = A.read_zip(zip_bytes(shapes_files(per_class=10)), LIMITS)
+    key = U.data_key("shapes", U.decode_digest(A.content_digest(files), 28, 1))
+    shared.add_upload(owner, key, A.decode(A.arrange(files, LIMITS), 28, 1))
+    model_spec = S.spec_from_json(json.dumps({
+        "version": 1, "name": "shapes", "input": [1, 28, 28], "num_classes": 3,
+        "layers": [{"type": "conv", "out_channels": 4, "kernel_size": 3},
+                   {"type": "relu"}, {"type": "global_avgpool"}]}))
+    config = S.resolve_training(None, dataset="upload:shapes", epochs=1, batch_size=8)
+    return key, model_spec, config
+
+
+def test_a_stored_run_keeps_the_uploads_name_and_hash_and_asks_for_it_after_a_restart(
+        tmp_path, monkeypatch):
+    from playground.data import datasets as D
+    from playground.runs import LocalExecutor
+    from playground.runs.sqlite_store import SqliteStore
+
+    monkeypatch.setenv("PLAYGROUND_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(shared, "_uploads", None)
+    key, model_spec, config = _shapes_upload()
+    executor = LocalExecutor(store=SqliteStore(tmp_path / "state"), sweep_seconds=0.02)
+    try:
+        run_id = executor.create("alice", model_spec, config, key, device="cpu")
+        executor.start(run_id, owner="alice")
+        executor.trainer(run_id).join(60)
+        executor.free(run_id, owner="alice")
+    finally:
+        executor.close()
+    # A restart: a new process has no uploads in memory.
+    monkeypatch.setattr(shared, "_uploads", None)
+    shared.forget(key)
+    restarted = LocalExecutor(store=SqliteStore(tmp_path / "state"), sweep_seconds=0.02)
+    try:
+        opened = restarted.open_stored("alice", run_id)  # the decode cache has it
+        assert restarted.dataset_info(opened).name == key  # name and content hash
+        assert restarted.status(opened).config.dataset == "upload:shapes"
+        restarted.free(opened, owner="alice")
+        shared.forget(key)
+        for cached in (tmp_path / "cache" / "uploads").iterdir():
+            cached.unlink()  # and now the cache is gone too
+        with pytest.raises(D.DataError, match=r"^dataset upload:shapes is no longer on this "
+                                              r"server: upload the same images again"):
+            restarted.open_stored("alice", run_id)
+    finally:
+        restarted.close()
+
+
+def test_the_command_line_refuses_an_upload_name_and_suggests_a_folder(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.support import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-m", "playground", "train", str(ROOT / "assets" / "presets" /
+                                                           "mnist_fast.json"),
+         "--dataset", "upload:shapes"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == ("error: --dataset: upload:shapes names a dataset uploaded in the "
+                             "web page; on the command line use folder:PATH (a folder with "
+                             "train/ and test/ class folders)\n")
