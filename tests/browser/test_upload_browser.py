@@ -100,4 +100,14 @@ def test_upload_a_dataset_train_a_step_load_weights_and_download_onnx(server, br
     with torch.no_grad():
         expected = network.eval()(images).numpy()
     np.testing.assert_allclose(logits, expected, atol=1e-4, rtol=0)
+
+    # A folder picked in the browser arrives with its relative paths: the same layout.
+    for path, data in shapes_files(per_class=8, top="myshapes").items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(data)
+    _go(page, "Train")
+    page.get_by_text("Your own images: upload a dataset to train on").first.click()
+    _uploader(page, "Or pick a folder").set_input_files(str(tmp_path / "myshapes"))
+    expect(page.get_by_text(re.compile(r"upload:myshapes: 3 classes, 24 images")).first
+           ).to_be_visible(timeout=WAIT_MS)
     page.close()
