@@ -9,7 +9,8 @@ size, greyscale or colour; images that fail to decode are named and skipped up t
 
 Layouts: `train/<class>/*` and `test/<class>/*`, or `<class>/*` alone (then a stratified
 80/20 split with a fixed seed). A single folder wrapping either (as zipping a folder makes)
-is looked through. Plain Python, numpy and OpenCV: no Streamlit, no torch until the end.
+is looked through. Plain Python, numpy and OpenCV (imported when decoding), and uint8
+torch tensors out; no Streamlit.
 """
 from __future__ import annotations
 

@@ -83,23 +83,22 @@ class UploadStore:
             return self._evict(owner)
 
     def _evict(self, owner: str) -> list[str]:
+        """Oldest first: the owner's own uploads over its bound, then anyone's over the
+        server's; never the upload just put (the newest)."""
+        newest = next(reversed(self._held))
         evicted = []
-        def total(who: str | None) -> int:
-            return sum(h.upload.nbytes for h in self._held.values()
-                       if who is None or h.owner == who)
-        for key in list(self._held):
-            if total(owner) <= self.per_session_bytes:
-                break
-            if self._held[key].owner == owner and key != next(reversed(self._held)):
-                evicted.append(key)
-                del self._held[key]
-        for key in list(self._held):
-            if total(None) <= self.per_server_bytes:
-                break
-            if key != next(reversed(self._held)):
-                evicted.append(key)
-                del self._held[key]
+        for who, bound in ((owner, self.per_session_bytes), (None, self.per_server_bytes)):
+            for key in list(self._held):
+                if self._held_bytes(who) <= bound:
+                    break
+                if key != newest and (who is None or self._held[key].owner == who):
+                    evicted.append(key)
+                    del self._held[key]
         return evicted
+
+    def _held_bytes(self, owner: str | None) -> int:
+        return sum(h.upload.nbytes for h in self._held.values()
+                   if owner is None or h.owner == owner)
 
     def get(self, key: str) -> DecodedUpload | None:
         """The upload named `key`: from memory, else from the disk cache; None if neither
@@ -113,8 +112,7 @@ class UploadStore:
 
     def held_bytes(self, owner: str | None = None) -> int:
         with self._lock:
-            return sum(h.upload.nbytes for h in self._held.values()
-                       if owner is None or h.owner == owner)
+            return self._held_bytes(owner)
 
     def is_held(self, key: str) -> bool:
         with self._lock:
@@ -164,8 +162,9 @@ def _cache_root(configured: Path | None) -> Path:
     if configured is not None:
         return configured
     folder = os.environ.get("PLAYGROUND_CACHE")
-    base = Path(folder).expanduser() if folder else Path.home() / ".cache" / "cnn-playground" / "decoded"
-    return base / "uploads"
+    if folder:
+        return Path(folder).expanduser() / "uploads"
+    return Path.home() / ".cache" / "cnn-playground" / "decoded" / "uploads"
 
 
 def store_from_env() -> UploadStore:
