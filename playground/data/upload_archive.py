@@ -100,6 +100,10 @@ class Layout:
     def size(self) -> int:
         return len(self.train) + len(self.test)
 
+    def decoded_bytes(self, size: int, channels: int) -> int:
+        """What the images take decoded at `size` with `channels` (labels aside)."""
+        return self.size * channels * size * size
+
 
 @dataclass
 class DecodedUpload:

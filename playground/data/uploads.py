@@ -28,6 +28,9 @@ from playground.environment import env_int
 PREFIX = "upload:"
 KEY = re.compile(r"^upload:([A-Za-z0-9._-]{1,64})@([0-9a-f]{16})$")
 CACHE_VERSION = "1"  # bump when the decoding changes, so old files are not reused
+# Reading and decoding an upload holds its files' bytes and the decoded images: at most this
+# many at once in the whole process, so a class uploading together cannot stack them up.
+BUSY = threading.BoundedSemaphore(2)
 
 
 def decode_digest(content_digest: str, size: int, channels: int) -> str:
@@ -68,14 +71,20 @@ class UploadStore:
         self._held: OrderedDict[str, _Held] = OrderedDict()
         self._lock = threading.Lock()
 
+    def check_room(self, nbytes: int) -> None:
+        """ValueError when one upload of `nbytes` decoded could never be held: asked before
+        decoding, so an upload too large for the bounds is never decoded at all."""
+        bound = min(self.per_session_bytes, self.per_server_bytes)
+        if nbytes > bound:
+            raise ValueError(f"decoded, the images would take {nbytes / 2**20:.1f} MB, over "
+                             f"the limit of {bound / 2**20:.1f} MB per session "
+                             "(PLAYGROUND_UPLOADS_SESSION_MB); choose a smaller size or "
+                             "greyscale")
+
     def put(self, owner: str, key: str, upload: DecodedUpload) -> list[str]:
         """Hold `upload` for `owner` (and write it to the disk cache); the keys evicted
         from memory to stay within the bounds, oldest first."""
-        if upload.nbytes > min(self.per_session_bytes, self.per_server_bytes):
-            raise ValueError(f"the decoded images take {upload.nbytes / 2**20:.0f} MB, over "
-                             f"the limit of {self.per_session_bytes / 2**20:.0f} MB per "
-                             "session (PLAYGROUND_UPLOADS_SESSION_MB); choose a smaller size "
-                             "or greyscale")
+        self.check_room(upload.nbytes)
         self._write(key, upload)
         with self._lock:
             self._held[key] = _Held(owner, upload)

@@ -102,7 +102,7 @@ def _read(archive, folder, limits: A.UploadLimits) -> _Read | None:
     st.session_state.pop(READ_KEY, None)
     label = archive.name if archive is not None else folder[0].name
     try:
-        with st.spinner("Checking the upload..."):
+        with st.spinner("Checking the upload..."), U.BUSY:
             if archive is not None:
                 files = A.read_zip(archive.getvalue(), limits)
             else:
@@ -135,7 +135,7 @@ def _decode_form(read: _Read) -> None:
                               horizontal=True, key=f"upload-colour-{read.digest[:8]}",
                               help="Proposed from the images: colour if any is in colour")
     channels = 3 if colour == "colour" else 1
-    decoded = layout.size * channels * size * size
+    decoded = layout.decoded_bytes(size, channels)
     amount = (f"{decoded / 2**20:.1f} MB" if decoded >= 2**20 / 10
               else f"{max(1, round(decoded / 2**10))} KB")
     columns[2].caption(f"Proposed: {read.proposed[0]}x{read.proposed[0]}, "
@@ -153,9 +153,11 @@ def _decode(read: _Read, size: int, channels: int) -> None:
     if decoded is None:
         bar = st.progress(0.0, text="Decoding images...")
         try:
-            decoded = A.decode(read.layout, size, channels,
-                               lambda text, fraction: bar.progress(min(1.0, fraction), text))
-        except A.UploadError as error:
+            store.check_room(read.layout.decoded_bytes(size, channels))
+            with U.BUSY:
+                decoded = A.decode(read.layout, size, channels,
+                                   lambda text, fraction: bar.progress(min(1.0, fraction), text))
+        except ValueError as error:  # UploadError, or too large for the bounds
             bar.empty()
             st.error(f"**upload:{plain(read.name)}** was not used: {plain(error)}")
             return

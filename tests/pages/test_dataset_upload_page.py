@@ -149,6 +149,19 @@ def test_each_malformed_archive_is_refused_with_its_line_and_the_session_keeps_w
         assert len(errors) == 1 and expected in errors[0], (name, errors)
         assert " was not used: " in errors[0] and "\n" not in errors[0]
     monkeypatch.setenv("PLAYGROUND_MAX_DATASET_FILES", "70000")
+    # Too large decoded for the memory bound: refused before decoding.
+    monkeypatch.setenv("PLAYGROUND_UPLOADS_SESSION_MB", "1")
+    monkeypatch.setattr(shared, "_uploads", None)
+    upload_zip(at, "big.zip", zip_bytes(shapes_files(per_class=40)))
+    at.radio(key=next(r.key for r in at.radio if r.key.startswith("upload-size"))).set_value(64)
+    at.radio(key=next(r.key for r in at.radio if r.key.startswith("upload-colour"))
+             ).set_value("colour").run()
+    button(at, "Decode and use upload:big").click().run()
+    assert [e.value for e in at.error] == [
+        "**upload:big** was not used: decoded, the images would take 1.4 MB, over the limit "
+        "of 1.0 MB per session (PLAYGROUND_UPLOADS_SESSION_MB); choose a smaller size or "
+        "greyscale"]
+    assert "upload:big" not in at.selectbox(key=f"dataset-{SUFFIX}").options
     upload_zip(at, "fine.zip", zip_bytes(shapes_files(per_class=6)))
     assert not at.error
     button(at, "Decode and use upload:fine").click().run()
