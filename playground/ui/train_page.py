@@ -149,9 +149,7 @@ def _settings_form(run: RunStatus | None) -> dict:
                      on_change=_load_chosen_preset)
     dataset = top[1].selectbox("Dataset", choices, disabled=locked,
                                index=choices.index(default_dataset),
-                               key=f"dataset-{suffix}",
-                               help="The built-in sets, and the datasets you uploaded in "
-                                    "this session (Your own images, below)")
+                               key=f"dataset-{suffix}")
     if config.dataset not in choices and uploaded.find(config.dataset) is None \
             and config.dataset.startswith("upload:"):
         st.info(f"This lesson trains on your own images, **{plain(config.dataset)}**: upload "
