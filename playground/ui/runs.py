@@ -116,12 +116,13 @@ def is_watched(run: RunStatus | None) -> bool:
 
 def start_run(model_spec: S.ModelSpec, config: S.TrainingConfig, device: str = "auto",
               start: bool = True, initial_weights: StateDict | None = None,
-              origin: str = "") -> str:
+              origin: str = "", data_name: str | None = None) -> str:
     """Replace this session's run with a new one on `config.dataset` and start it (or
     queue it); `initial_weights` instead of the seed's: training on from a stored run, or
-    weights loaded from a file (`origin` says which)."""
+    weights loaded from a file (`origin` says which). `data_name` is what the data layer
+    loads, when it is not this session's for `config.dataset` (a stored run's upload)."""
     owner = session_owner()
-    data_name = uploaded.data_name(config.dataset)  # before freeing: it may refuse
+    data_name = data_name or uploaded.data_name(config.dataset)  # before freeing: may refuse
     old = st.session_state.get(RUN_KEY)
     if old is not None:
         executor().free(old, owner=owner)

@@ -644,8 +644,10 @@ def _train_on() -> None:
     config = dataclasses.replace(run.config, epochs=max(1, run.config.epochs - done))
     try:
         _, weights = runs.executor().latest_weights(run.run_id)
+        # The stored run's own data (an upload's content), whatever this session uploaded.
+        data_name = runs.executor().dataset_info(run.run_id).name
         runs.start_run(run.spec, config, device=st.session_state.get("device", "auto"),
-                       initial_weights=weights)
+                       initial_weights=weights, data_name=data_name)
     except (DataError, S.SpecError, RunLimitError, RuntimeError, ValueError,
             UnknownRunError) as error:
         st.session_state["train_error"] = str(error)
