@@ -1,4 +1,4 @@
-"""`python -m playground summary|train|bench`: the playground without a browser (DESIGN.md, CLI).
+"""`python -m playground summary|train|bench|export`: the playground without a browser (DESIGN.md, CLI).
 
 Bad input exits 2 and runtime failures exit 1, each with one line on stderr; never a
 traceback.
@@ -21,6 +21,8 @@ from playground.bench.report import write_section
 TRAINING_SECTION = "python -m playground bench"
 
 EXIT_BAD_INPUT, EXIT_RUNTIME = 2, 1
+# playground.exports.FORMATS, repeated so that parsing the flags imports no torch
+EXPORT_FORMATS = ("onnx", "safetensors", "pytorch")
 
 
 class CliError(Exception):
@@ -110,6 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
                             "of compiling)")
     train.add_argument("--json", action="store_true", help="one JSON object per line")
 
+    export = commands.add_parser("export", help="trained weights and network in an open "
+                                                "format: ONNX, .safetensors or PyTorch code")
+    export.add_argument("spec", help="spec JSON file")
+    export.add_argument("--weights", required=True,
+                        help="trained weights for the spec (.pt or .safetensors)")
+    export.add_argument("--format", required=True, choices=EXPORT_FORMATS,
+                        help="onnx (opset 18), safetensors, or pytorch (a .zip of the code "
+                             "and its .safetensors weights)")
+    export.add_argument("-o", "--output", required=True, help="file to write")
+
     bench = commands.add_parser("bench", help="training speed: the canonical loop, a tight "
                                               "loop and the Trainer side by side")
     bench.add_argument("--spec", help="spec JSON file (default: the MNIST fast preset)")
@@ -143,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_summary(args)
         if args.command == "bench":
             return run_bench(args, argv)
+        if args.command == "export":
+            return run_export(args)
         return run_train(args)
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -226,6 +240,10 @@ def _train(args: argparse.Namespace, model_spec: S.ModelSpec, config: S.Training
         device = pick_device(args.device)
     except RuntimeError as error:
         raise CliError(str(error), EXIT_RUNTIME) from None
+    if config.dataset.startswith("upload:"):
+        raise CliError(f"--dataset: {config.dataset} names a dataset uploaded in the web "
+                       "page; on the command line use folder:PATH (a folder with train/ and "
+                       "test/ class folders)", EXIT_BAD_INPUT)
     if config.dataset in D.KNOWN_SHAPES:  # fail before a slow load
         T.check_fits(model_spec, *D.KNOWN_SHAPES[config.dataset], config.dataset)
     M.check_batch(M.analyze(model_spec), config.batch_size)  # the Trainer's caps, sooner
@@ -277,6 +295,32 @@ def _train(args: argparse.Namespace, model_spec: S.ModelSpec, config: S.Training
                   f", target reached after {trainer.time_to_target:.1f} s of training")
         say(f"done: test accuracy {final_acc:.2%}, {trainer.train_seconds:.1f} s training, "
             f"{final['seconds']:.1f} s total{target}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from playground import checkpoint
+    from playground import exports
+
+    model_spec, _ = _load(args.spec)
+    try:
+        data = Path(args.weights).read_bytes()
+    except OSError as error:
+        raise CliError(f"--weights: cannot read {args.weights}: {error.strerror}",
+                       EXIT_BAD_INPUT) from None
+    try:
+        state = checkpoint.read_state_dict(data)
+        exported = exports.export(model_spec, state, args.format)
+    except checkpoint.CheckpointError as error:
+        raise CliError(f"--weights: {args.weights}: {error}", EXIT_BAD_INPUT) from None
+    except exports.ExportError as error:
+        raise CliError(str(error), EXIT_RUNTIME) from None
+    try:
+        Path(args.output).write_bytes(exported)
+    except OSError as error:
+        raise CliError(f"--output: cannot write {args.output}: {error.strerror}",
+                       EXIT_RUNTIME) from None
+    print(f"wrote {args.output} ({args.format}, {len(exported):,} bytes)", file=sys.stderr)
     return 0
 
 

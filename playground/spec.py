@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,6 +187,8 @@ def make_layer(layer_type: str, **values: Any) -> Layer:
 OPTIMIZER_LABELS = {"sgd": "SGD + momentum", "adam": "Adam", "adamw": "AdamW"}
 OPTIMIZERS = tuple(OPTIMIZER_LABELS)
 SCHEDULES = ("constant", "onecycle", "linear")
+# A dataset uploaded in the page: a label, never a path (the page asks for the upload).
+UPLOAD_NAME = re.compile(r"upload:[A-Za-z0-9._-]{1,64}")
 
 
 @dataclass
@@ -467,8 +470,10 @@ def _check_dataset_name(value: Any, raise_at) -> str:
     if not isinstance(value, str) or not (
             value in ("mnist", "fashion-mnist", "cifar10")
             or (value.startswith("folder:") and len("folder:") < len(value) <= 4096
-                and _encodable(value) and "\0" not in value)):
-        raise_at("dataset", "dataset must be mnist, fashion-mnist, cifar10 or folder:PATH, "
+                and _encodable(value) and "\0" not in value)
+            or UPLOAD_NAME.fullmatch(value)):
+        raise_at("dataset", "dataset must be mnist, fashion-mnist, cifar10, folder:PATH or "
+                            "upload:NAME (NAME: letters, digits, '-', '_', '.'), "
                             f"got {_describe(value)}")
     return value
 

@@ -161,6 +161,10 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, download: boo
         raw = _load_fashion_mnist(root, download, report)
     elif name == "cifar10":
         raw = _load_cifar10(root, download, report)
+    elif name.startswith("upload:"):
+        raise DataError(f"dataset {name}: a dataset uploaded in the web page is known only "
+                        "to the page's server; here use folder:PATH (a folder with train/ "
+                        "and test/ class folders)")
     elif name.startswith("folder:") and name[len("folder:"):].strip():
         folder = Path(name[len("folder:"):].strip()).expanduser().absolute()
         raw = _load_image_folder(folder, name, report)
@@ -172,6 +176,14 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, download: boo
     report(f"Loaded {name}: {len(dataset.train_y):,} training and {len(dataset.test_y):,} "
            "test images", 1.0)
     return dataset
+
+
+def from_uint8(name: str, train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
+               test_y: torch.Tensor, classes: list[str], source: str) -> Dataset:
+    """A dataset from uint8 [N, C, H, W] images decoded elsewhere (an upload), normalised
+    like the built-in sets."""
+    return _finish(name, _Raw(train_x, train_y, test_x, test_y, list(classes), source),
+                   is_subset=False, limit_train=None)
 
 
 # --- normalisation ---------------------------------------------------------------------

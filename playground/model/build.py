@@ -451,8 +451,10 @@ def set_dropout_generator(network: nn.Module, generator: torch.Generator | None)
 
 # --- export ------------------------------------------------------------------------------
 
-def export_python(model_spec: S.ModelSpec, analysis: Analysis | None = None) -> str:
-    """A standalone PyTorch file that rebuilds the network with the same state_dict keys.
+def export_python(model_spec: S.ModelSpec, analysis: Analysis | None = None,
+                  weights_file: str | None = None) -> str:
+    """A standalone PyTorch file that rebuilds the network with the same state_dict keys;
+    with `weights_file` (a `.safetensors` file beside it) it also loads those weights.
 
     Text from the spec appears only as repr() literals, so a hostile name stays a string.
     """
@@ -478,8 +480,20 @@ def export_python(model_spec: S.ModelSpec, analysis: Analysis | None = None) -> 
         "\ndef build_network() -> nn.Sequential:\n"
         "    return nn.Sequential(\n" + body + "    )\n\n\n"
         "if __name__ == \"__main__\":\n"
-        "    network = build_network()\n"
+        "    network = build_network()\n" + _weights_loading(weights_file) +
         "    logits = network(torch.zeros(1, *INPUT_SHAPE))\n"
         "    print(NAME, 'output', tuple(logits.shape),\n"
         "          'parameters', sum(p.numel() for p in network.parameters()))\n")
     return "".join(parts)
+
+
+def _weights_loading(weights_file: str | None) -> str:
+    """The lines of an exported file's main block that load its `.safetensors` weights."""
+    if weights_file is None:
+        return ""
+    return ("    # The trained weights, saved beside this file (pip install safetensors).\n"
+            "    from pathlib import Path\n"
+            "    from safetensors.torch import load_file\n"
+            f"    WEIGHTS = Path(__file__).with_name({weights_file!r})\n"
+            "    network.load_state_dict(load_file(WEIGHTS))\n"
+            "    network.eval()\n")

@@ -90,6 +90,7 @@ class RunStatus:
     config: S.TrainingConfig         # a copy: augmentation may change while it trains
     idle_note: str = ""              # why the registry paused it, for the page to say
     dataset_note: str = ""           # e.g. trained on an embedded subset
+    origin: str = ""                 # where its first weights came from, e.g. a file
     from_store: bool = False         # opened again from the run store: it trains no further
     age_seconds: float = 0.0         # since it was made
     connected: bool | None = None    # a page of its browser is open now (None: unknown)
@@ -171,12 +172,14 @@ class Executor(Protocol):
     # --- making and freeing runs ------------------------------------------------------
     def create(self, owner: str, model_spec: S.ModelSpec, config: S.TrainingConfig,
                dataset_name: str, device: str = "auto", options: RunOptions | None = None,
-               initial_weights: StateDict | None = None, *, address: str | None = None) -> str:
+               initial_weights: StateDict | None = None, *, address: str | None = None,
+               origin: str = "") -> str:
         """A new run of `owner`, ready to start; RunLimitError at the caps (the server's,
         the owner's, and the client address's when one is given and that cap is set),
         SpecError or DataError when the network does not fit the dataset or the dataset
         cannot be loaded. `initial_weights` (a CPU state_dict of the spec's network) replace
-        the seed's draw: training on from a stored run."""
+        the seed's draw: training on from a stored run, or weights loaded from a file.
+        `origin` says where such weights came from (RunStatus.origin)."""
 
     def open_stored(self, owner: str, run_id: str, number: int | None = None) -> str | None:
         """One of the owner's stored runs (`history`; without a number the newest under

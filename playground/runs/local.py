@@ -42,6 +42,7 @@ class LocalRun:
     dataset: Dataset         # the shared CPU copy (the trainer holds its own on the device)
     dataset_note: str
     from_store: bool = False  # opened again from the run store
+    origin: str = ""          # where its first weights came from (a file), if not a seed
     # How far it got and its weights at the last epoch end, until the registry stores them.
     epoch_end: tuple[RunProgress, StateDict] | None = None
 
@@ -141,12 +142,14 @@ class LocalExecutor:
     # --- making and freeing runs ------------------------------------------------------
     def create(self, owner: str, model_spec: S.ModelSpec, config: S.TrainingConfig,
                dataset_name: str, device: str = "auto", options: RunOptions | None = None,
-               initial_weights: StateDict | None = None, *, address: str | None = None) -> str:
+               initial_weights: StateDict | None = None, *, address: str | None = None,
+               origin: str = "") -> str:
         data = (self._load_dataset or shared.dataset)(dataset_name)
         run_id = secrets.token_urlsafe(8)
         trainer = T.Trainer(model_spec, data, config,
                             self._trainer_options(run_id, device, options, initial_weights))
-        self._workers.add(run_id, LocalRun(trainer, dataset_name, data, _dataset_note(data)))
+        self._workers.add(run_id, LocalRun(trainer, dataset_name, data, _dataset_note(data),
+                                           origin=origin))
         try:
             self.registry.admit(run_id, owner, trainer.device.type, address)
         except RunLimitError:
@@ -261,7 +264,7 @@ class LocalExecutor:
             train_seconds=trainer.train_seconds, steps_per_epoch=trainer.steps_per_epoch,
             total_steps=trainer.total_steps, device=str(trainer.device), spec=trainer.spec,
             config=dataclasses.replace(trainer.config), idle_note=entry.idle_note,
-            dataset_note=run.dataset_note, from_store=run.from_store,
+            dataset_note=run.dataset_note, from_store=run.from_store, origin=run.origin,
             age_seconds=self.registry.clock() - self.registry.client(run_id).made_at,
             connected=self.registry.is_connected(run_id),
             holds_place=self.registry.holds_place(run_id))

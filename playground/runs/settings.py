@@ -1,17 +1,8 @@
-"""Numbers an administrator sets through the environment (caps, bounds, slots)."""
+"""Numbers an administrator sets through the environment (caps, bounds, slots): the runs
+read theirs with `env_int`, which lives in `playground.environment` so that the data
+stage, before the runs, reads its own the same way."""
 from __future__ import annotations
 
-import logging
-import os
+from playground.environment import env_int
 
-log = logging.getLogger(__name__)
-
-
-def env_int(name: str, default: int, minimum: int = 1) -> int:
-    """An integer of at least `minimum` from the environment; a bad value keeps the default
-    and says so in the log (the server must start whatever an administrator typed)."""
-    try:
-        return max(minimum, int(os.environ.get(name, default)))
-    except ValueError:
-        log.warning("%s=%r is not a whole number; using %d", name, os.environ[name], default)
-        return default
+__all__ = ["env_int"]

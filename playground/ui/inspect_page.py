@@ -18,6 +18,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+from playground import spec as S
 from playground.analysis import inspection_view as V
 from playground.analysis import network as I
 from playground.analysis import spectra as SP
@@ -33,6 +34,7 @@ from playground.ui import runs
 from playground.ui import session
 from playground.ui import timing
 from playground.ui import watching
+from playground.ui import weights_upload
 from playground.ui.panels import INSPECT_PANELS as PANELS
 from playground.ui.text import for_chart, plain
 
@@ -57,12 +59,19 @@ def render() -> None:
     st.title("Inspect the network")
     run_id = runs.current_run_id()
     run = runs.executor().status(run_id) if run_id else None
+    if run is None or not runs.is_watched(run):
+        with st.expander("Load trained weights from a file", expanded=run is None,
+                         icon=":material/file_open:"):
+            weights_upload.panel(_weights_config(), "inspect")
     if run is None:
-        st.info("Nothing to inspect yet: start a run on the **Train** page, then come back "
-                "here (it can keep training while you look).")
+        st.info("Nothing to inspect yet: start a run on the **Train** page, or load trained "
+                "weights above, then come back here (it can keep training while you look).")
         return
     if runs.is_watched(run):
         watching.banner(run, "inspect")
+    if run.origin:
+        st.caption(f"Run #{run.number}: weights {plain(run.origin)}"
+                   f"{', trained on since' if run.step else ''}.")
     st.caption("Pick an image to look at the network with, then a panel. While the run "
                "trains, the panels follow it; the time machine goes back to earlier steps.")
     if run.from_store:
@@ -76,6 +85,14 @@ def render() -> None:
     st.fragment(_live, run_every=REFRESH_SECONDS if running else None)(run.run_id, probe)
     if not running:
         st.fragment(_watch, run_every=WATCH_SECONDS)(run.run_id)
+
+
+def _weights_config() -> S.TrainingConfig:
+    """What a run of loaded weights trains with: the network's lesson settings on the
+    dataset the Train page has chosen for it."""
+    model_spec = session.current_spec()
+    chosen = st.session_state.get(f"dataset-{model_spec.name}")
+    return S.resolve_training(model_spec.training, **({"dataset": chosen} if chosen else {}))
 
 
 def _is_running(run: RunStatus | None) -> bool:
@@ -164,6 +181,7 @@ def _next_mistake(run: RunStatus, current: int) -> None:
 def _upload_probe(data: Dataset) -> Probe | None:
     channels, height, width = data.input_shape
     upload = st.file_uploader("PNG or JPEG (up to 10 MB)", type=["png", "jpg", "jpeg"],
+                              max_upload_size=10,
                               key="insp_upload")
     centre = st.checkbox("Centre like an MNIST digit", value=channels == 1,
                          key="insp_centre", disabled=channels != 1,

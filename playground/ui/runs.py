@@ -18,7 +18,7 @@ from playground.data.datasets import DataError
 from playground.runs import (LocalExecutor, NotOwnerError, RunLimitError, RunOptions,
                              RunRegistry, RunStatus, server)
 from playground.runs.executor import StateDict
-from playground.ui import client_address, connections, ownership
+from playground.ui import client_address, connections, ownership, uploaded
 
 # What the Train page shows: four test evaluations per epoch, norms and predictions.
 APP_RUN_OPTIONS = RunOptions(evals_per_epoch=4, record_norms=True, keep_predictions=True)
@@ -115,16 +115,20 @@ def is_watched(run: RunStatus | None) -> bool:
 
 
 def start_run(model_spec: S.ModelSpec, config: S.TrainingConfig, device: str = "auto",
-              start: bool = True, initial_weights: StateDict | None = None) -> str:
+              start: bool = True, initial_weights: StateDict | None = None,
+              origin: str = "", data_name: str | None = None) -> str:
     """Replace this session's run with a new one on `config.dataset` and start it (or
-    queue it); `initial_weights` instead of the seed's: training on from a stored run."""
+    queue it); `initial_weights` instead of the seed's: training on from a stored run, or
+    weights loaded from a file (`origin` says which). `data_name` is what the data layer
+    loads, when it is not this session's for `config.dataset` (a stored run's upload)."""
     owner = session_owner()
+    data_name = data_name or uploaded.data_name(config.dataset)  # before freeing: may refuse
     old = st.session_state.get(RUN_KEY)
     if old is not None:
         executor().free(old, owner=owner)
-    run_id = executor().create(owner, model_spec, config, config.dataset, device,
+    run_id = executor().create(owner, model_spec, config, data_name, device,
                                APP_RUN_OPTIONS, initial_weights,
-                               address=client_address.client_address())
+                               address=client_address.client_address(), origin=origin)
     st.session_state[RUN_KEY] = run_id
     st.query_params["run"] = run_id
     connections.show(run_id)

@@ -29,7 +29,11 @@ from playground.runs import (KEEP_RUNS_PER_SESSION, RunLimitError, RunRecords, R
                              RunSummary, UnknownRunError, run_label)
 from playground.ui.build.layer_labels import in_page_words
 from playground.ui.panels import TRAIN_PANELS as PANELS
+from playground.data import uploads
+from playground.ui import dataset_upload
 from playground.ui import runs
+from playground.ui import uploaded
+from playground.ui import weights_upload
 from playground.ui import session
 from playground.ui import timing
 from playground.ui import watching
@@ -78,6 +82,10 @@ def render() -> None:
         # reopens it.
         with st.expander(label, expanded=True, key=SETTINGS_KEY, on_change="rerun"):
             settings = _settings_form(run)
+        dataset_upload.panel()
+        _dataset_fit(settings)
+        if not _is_active(run):
+            _weights_panel(settings)
         if settings["augment"]:
             _augmentation_examples(settings["dataset"])
     live = _is_live(run)
@@ -127,17 +135,26 @@ def _settings_form(run: RunStatus | None) -> dict:
     config = S.resolve_training(section)
     if run is not None and run.spec.name == model_spec.name:
         config = run.config  # a reload shows the settings the run was started with
-    default_dataset = config.dataset if config.dataset in DATASET_NAMES else "mnist"
+    choices = DATASET_NAMES + uploaded.names()
+    default_dataset = config.dataset if config.dataset in choices else "mnist"
     # Widget keys carry the spec's name so a newly loaded network shows its own settings.
     suffix = model_spec.name
+    just_uploaded = dataset_upload.chosen_dataset()
+    if just_uploaded in choices and not locked:
+        st.session_state[f"dataset-{suffix}"] = just_uploaded
     top = st.columns([2.2, 1.6, 1.6, 1.3, 1.3, 1.0])
     top[0].selectbox("Load a preset network", preset_names(), index=None, disabled=locked,
                      placeholder=model_spec.name,
                      format_func=lambda name: load_preset(name).name, key="preset",
                      on_change=_load_chosen_preset)
-    dataset = top[1].selectbox("Dataset", DATASET_NAMES, disabled=locked,
-                               index=DATASET_NAMES.index(default_dataset),
+    dataset = top[1].selectbox("Dataset", choices, disabled=locked,
+                               index=choices.index(default_dataset),
                                key=f"dataset-{suffix}")
+    if config.dataset not in choices and uploaded.find(config.dataset) is None \
+            and config.dataset.startswith("upload:"):
+        st.info(f"This lesson trains on your own images, **{plain(config.dataset)}**: upload "
+                "that dataset under **Your own images** below to train on it.",
+                icon=":material/upload:")
     optimizer = top[2].selectbox("Optimizer", tuple(S.OPTIMIZER_LABELS), disabled=locked,
                                  index=tuple(S.OPTIMIZER_LABELS).index(config.optimizer),
                                  format_func=S.OPTIMIZER_LABELS.get, key=f"optimizer-{suffix}")
@@ -176,6 +193,42 @@ def _settings_form(run: RunStatus | None) -> dict:
             "augment": bool(augment)}
 
 
+def _weights_panel(settings: dict) -> None:
+    try:
+        config = _config(settings)
+    except (S.SpecError, ValueError):
+        return
+    with st.expander("Load trained weights from a file, to train on from them",
+                     icon=":material/file_open:"):
+        weights_upload.panel(config, "train")
+
+
+def _dataset_fit(settings: dict) -> None:
+    """An uploaded dataset the network does not take: say so, and offer to adapt the
+    network's input and head (a new version of the spec, which Undo takes back)."""
+    upload = uploaded.find(settings["dataset"])
+    model_spec: S.ModelSpec = settings["spec"]
+    if upload is None or (tuple(model_spec.input) == upload.input_shape
+                          and model_spec.num_classes == len(upload.classes)):
+        return
+    st.warning(f"**{plain(upload.name)}** has {list(upload.input_shape)} images in "
+               f"{len(upload.classes)} classes, but **{plain(model_spec.name)}** takes "
+               f"{list(model_spec.input)} with {model_spec.num_classes} classes.",
+               icon=":material/warning:")
+    st.button(f"Adapt the network to {upload.name}", key="adapt-upload", type="primary",
+              on_click=_adapt, args=(upload,),
+              help="Change the input shape and the class count (the output layer); the "
+                   "other layers stay. Undo on the Build page takes it back.")
+
+
+def _adapt(upload: uploaded.SessionUpload) -> None:
+    model_spec = session.current_spec()
+    training = dataclasses.replace(model_spec.training or S.TrainingSpec(),
+                                   dataset=upload.name)
+    session.set_spec(model_spec.replace(input=upload.input_shape,
+                                        num_classes=len(upload.classes), training=training))
+
+
 def _training_time(run: RunStatus | None, model_spec: S.ModelSpec, dataset: str, device: str,
                    batch_size: int, epochs: int, augment: bool, optimizer: str) -> None:
     """The training time these settings need: the pace of this session's last run of the
@@ -209,7 +262,7 @@ def _training_time(run: RunStatus | None, model_spec: S.ModelSpec, dataset: str,
 def _train_size(dataset: str) -> int:
     """The training images of `dataset`: those loaded already (e.g. an embedded subset),
     else the full set's count."""
-    loaded = shared.loaded(dataset)
+    loaded = shared.loaded(uploaded.data_name(dataset))
     return len(loaded.train_y) if loaded is not None else estimate.TRAIN_SIZES[dataset]
 
 
@@ -254,7 +307,7 @@ def _augmentation_examples(dataset_name: str) -> None:
     with st.expander("What augmentation does: the same images, shifted (and flipped) at "
                      "random, a new draw every batch", expanded=False):
         try:
-            data = shared.dataset(dataset_name)
+            data = shared.dataset(uploaded.data_name(dataset_name))
         except (DataError, ValueError) as error:
             st.error(str(error))
             return
@@ -289,9 +342,10 @@ def _new_run(settings: dict) -> str | None:
 def _load_with_progress(dataset: str) -> None:
     """The first press on a fresh server loads (and may decode) the dataset, tens of
     seconds for CIFAR-10: a progress bar says what it is waiting for."""
+    dataset = uploaded.data_name(dataset)
     if shared.loaded(dataset) is not None:
         return
-    bar = st.progress(0.0, text=f"Loading {dataset} (once per server)...")
+    bar = st.progress(0.0, text=f"Loading {uploads.spec_name(dataset)} (once per server)...")
 
     def report(text: str, fraction: float) -> None:
         bar.progress(min(1.0, max(0.0, fraction)), text=f"{text} (once per server)")
@@ -323,7 +377,10 @@ def _needs_load(settings: dict | None, run: RunStatus | None) -> bool:
         return False
     if run is not None and run.state not in T.ENDED and run.state != T.READY:
         return False
-    return shared.loaded(settings["dataset"]) is None
+    try:
+        return shared.loaded(uploaded.data_name(settings["dataset"])) is None
+    except DataError:
+        return False  # not uploaded: pressing Train says so
 
 
 def _start(settings: dict | None, loaded: bool = False) -> None:
@@ -449,6 +506,9 @@ def _draw_live_panels(settings: dict | None, run: RunStatus | None) -> RunRecord
         return None
     if run.dataset_note:
         st.warning(run.dataset_note)
+    if run.origin:
+        st.caption(f"Run #{run.number}: weights {plain(run.origin)}"
+                   f"{', trained on since' if run.step else ''}.")
     records = runs.executor().records(run.run_id)
     steps, evals, epochs = records.steps, records.evals, records.epochs
     _status(run, steps, evals)
@@ -584,8 +644,10 @@ def _train_on() -> None:
     config = dataclasses.replace(run.config, epochs=max(1, run.config.epochs - done))
     try:
         _, weights = runs.executor().latest_weights(run.run_id)
+        # The stored run's own data (an upload's content), whatever this session uploaded.
+        data_name = runs.executor().dataset_info(run.run_id).name
         runs.start_run(run.spec, config, device=st.session_state.get("device", "auto"),
-                       initial_weights=weights)
+                       initial_weights=weights, data_name=data_name)
     except (DataError, S.SpecError, RunLimitError, RuntimeError, ValueError,
             UnknownRunError) as error:
         st.session_state["train_error"] = str(error)

@@ -495,9 +495,14 @@ def test_spec_error_attributes():
     ({"augment": "yes"}, 'training.augment: augment must be true or false, got "yes"'),
     ({"seed": -1}, "training.seed: seed must be at least 0, got -1"),
     ({"dataset": "imagenet"}, "training.dataset: dataset must be mnist, fashion-mnist, "
-                              'cifar10 or folder:PATH, got "imagenet"'),
+                              "cifar10, folder:PATH or upload:NAME (NAME: letters, digits, '-', '_', '.'), "
+     'got "imagenet"'),
     ({"dataset": "folder:"}, "training.dataset: dataset must be mnist, fashion-mnist, "
-                             'cifar10 or folder:PATH, got "folder:"'),
+                             "cifar10, folder:PATH or upload:NAME (NAME: letters, digits, '-', '_', '.'), "
+     'got "folder:"'),
+    ({"dataset": "upload:../etc"}, "training.dataset: dataset must be mnist, fashion-mnist, "
+     "cifar10, folder:PATH or upload:NAME (NAME: letters, digits, '-', '_', '.'), "
+     'got "upload:../etc"'),
     ({"hidden_panels": "fft"},
      'training.hidden_panels: hidden_panels must be a list of strings, got "fft"'),
 ])

@@ -9,6 +9,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from playground import spec as S
 from playground.data.datasets import DATASET_NAMES, KNOWN_SHAPES
+from playground.ui import uploaded
 from playground.ui.build import state
 from playground.ui.panels import INSPECT_PANELS, TRAIN_PANELS
 
@@ -66,7 +67,11 @@ def _network_fields(model_spec: S.ModelSpec) -> None:
 
 def _training_fields(config: S.TrainingConfig) -> None:
     row = st.columns(5)
-    _choice(row[0], "Dataset", "dataset", DATASET_NAMES, config.dataset)
+    # The built-in sets, this session's uploads, and an upload the lesson names (the Train
+    # page asks for that upload).
+    lesson_upload = [config.dataset] if config.dataset.startswith("upload:") else []
+    datasets = tuple(dict.fromkeys([*DATASET_NAMES, *uploaded.names(), *lesson_upload]))
+    _choice(row[0], "Dataset", "dataset", datasets, config.dataset)
     _choice(row[1], "Optimizer", "optimizer", tuple(S.OPTIMIZER_LABELS), config.optimizer,
             S.OPTIMIZER_LABELS.get)
     _number(row[2], "Learning rate", "lr", config.lr, 1e-5, 10.0)

@@ -6,6 +6,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from playground import checkpoint
+from playground import exports
 from playground import share
 from playground import spec as S
 from playground.model import build as M
@@ -82,19 +83,50 @@ def share_and_export(valid_spec: S.ModelSpec, analysis: M.Analysis | None,
                                    file_name=share.file_name(valid_spec, ".py"),
                                    mime="text/x-python", icon=":material/code:",
                                    key="download-python", width="stretch")
-    _weights_download(columns[2], valid_spec)
+    run_id = _weights_download(columns[2], valid_spec)
     columns[3].file_uploader(
         "Open a lesson or spec (.json)", type=["json"], max_upload_size=10,
         key=f"upload-{st.session_state.get(UPLOADS_KEY, 0)}", on_change=_uploaded,
         help="Up to 10 MB; checked like any spec before it replaces the network")
+    if run_id is not None:
+        _open_format_downloads(run_id)
 
 
-def _weights_download(column: DeltaGenerator, valid_spec: S.ModelSpec) -> None:
+def _open_format_downloads(run_id: str) -> None:
+    """The run's weights as .safetensors, the trained network as ONNX, and the PyTorch code
+    with its weights: each made when its button is pressed (ONNX takes seconds)."""
+    run = runs.executor().status(run_id)
+    columns = st.columns(4)
+    weights = lambda: runs.executor().latest_weights(run_id)[1]  # noqa: E731 (read on click)
+    columns[0].download_button(
+        "Weights (.safetensors)", lambda: checkpoint.to_safetensors(weights()),
+        file_name=share.file_name(run.spec, ".safetensors"),
+        mime="application/octet-stream", icon=":material/download:",
+        key="download-safetensors", width="stretch",
+        help="The same weights in a format that cannot carry code (the safetensors package)")
+    columns[1].download_button(
+        "Network as ONNX (.onnx)", lambda: exports.onnx_bytes(run.spec, weights()),
+        file_name=share.file_name(run.spec, ".onnx"), mime="application/octet-stream",
+        icon=":material/hub:", key="download-onnx", width="stretch",
+        help="The trained network for ONNX Runtime, Netron and other tools (opset 18); it "
+             "takes normalised images [batch, C, H, W] and gives logits")
+    columns[2].download_button(
+        "PyTorch code + weights (.zip)", lambda: exports.code_bundle(run.spec, weights()),
+        file_name=share.file_name(run.spec, ".zip"), mime="application/zip",
+        icon=":material/folder_zip:", key="download-bundle", width="stretch",
+        help="The .py file of this network and its .safetensors weights; running the .py "
+             "loads them")
+
+
+def _weights_download(column: DeltaGenerator, valid_spec: S.ModelSpec) -> str | None:
+    """The .pt download of this session's own run; its id, or None when there is none
+    (a watcher never downloads another browser's weights)."""
     run_id = runs.current_run_id()
     run = runs.executor().status(run_id) if run_id else None
     if runs.is_watched(run):
         column.caption("The run you are watching was started in another browser: only "
                        "that browser can download its weights.")
+        return None
     elif run is not None:
         column.download_button(
             "Download trained weights (.pt)",
@@ -107,8 +139,10 @@ def _weights_download(column: DeltaGenerator, valid_spec: S.ModelSpec) -> None:
         if run.spec != valid_spec:
             column.caption(f"Weights of run #{run.number}, which trains "
                            f"**{plain(run.spec.name)}** as it was when the run started.")
-    else:
-        column.caption("Train the network to download its weights (.pt) here.")
+        return run_id
+    column.caption("Train the network to download its weights (.pt, .safetensors, ONNX) "
+                   "here.")
+    return None
 
 
 def _uploaded() -> None:
