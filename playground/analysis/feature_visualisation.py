@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from playground.analysis import spectra
 from playground.analysis.time_box import TimeBox
 from playground.train.passes import pass_slot
 
@@ -154,3 +155,40 @@ def grey(image: np.ndarray) -> np.ndarray:
     """[H, W, C] -> [H, W] channel mean, its own mean removed (for its spectrum)."""
     flat = np.asarray(image, dtype=np.float64).mean(axis=2)
     return flat - flat.mean()
+
+
+@dataclass
+class FavouriteSpectrum:
+    """A favourite image beside its kernel in frequency, on the same grid."""
+
+    target: int
+    image: np.ndarray            # [H, W] grey, mean removed
+    image_spectrum: np.ndarray   # [H, W] |FFT|, DC in the centre
+    kernel_spectrum: np.ndarray  # [H, W] |H| of the kernel summed over its input channels
+    image_angle: float           # degrees, `spectra.dominant_orientation`'s convention
+    kernel_angle: float
+
+
+def strongest(found: FavouriteImages, count: int) -> list[int]:
+    """Positions in `found` of the `count` images that excite their target most."""
+    return [int(n) for n in np.argsort(-found.final)[:count]]
+
+
+def favourite_spectra(found: FavouriteImages, weights: np.ndarray,
+                      picks: list[int]) -> list[FavouriteSpectrum]:
+    """For each picked image: its spectrum and its channel's kernel's (`weights` [out, in,
+    k, k]). The kernel is summed over its input channels: its response to one pattern
+    that is the same in every input channel (a grey image, for a first layer on colour)."""
+    height, width = found.images.shape[1:3]
+    size = min(height, width)
+    rows = []
+    for n in picks:
+        target = int(found.targets[n])
+        image = grey(found.images[n])
+        kernel = np.asarray(weights[target], dtype=np.float64).sum(0)
+        rows.append(FavouriteSpectrum(
+            target, image, spectra.centred_magnitude(image),
+            spectra.kernel_spectrum(kernel, size),
+            spectra.dominant_orientation(image, size)[0],
+            spectra.dominant_orientation(kernel, size)[0]))
+    return rows

@@ -2,7 +2,8 @@
 
 Layout: the probe (test image, upload or drawing) and its prediction on top, outside the
 live fragment so that choosing one redraws everything; below, the time machine and one
-panel at a time (kernels, feature maps, pooling, frequency, Grad-CAM) in a fragment that
+panel at a time (kernels, feature maps, pooling, frequency, Grad-CAM, and what the network
+sees: favourite images, attributions, adversarial noise, feature space) in a fragment that
 refreshes twice a second while the run trains. Only the chosen panel is computed.
 
 Every figure is built from a CPU copy of the weights (the executor's latest weights or a
@@ -29,6 +30,8 @@ from playground.data.datasets import Dataset
 from playground.model import build as M
 from playground.runs import RunStatus
 from playground.train import trainer as T
+from playground.ui import (adversarial_panel, attribution_panel, favourite_images_panel,
+                           feature_space_panel)
 from playground.ui import runs
 from playground.ui import session
 from playground.ui import timing
@@ -356,8 +359,10 @@ def _draw_live(run: RunStatus, probe: Probe) -> str | None:
         _pooling_panel(probe, acts, infos)
     elif panel == "Frequency":
         _frequency_panel(view, probe, acts, infos)
-    else:
+    elif panel == "Grad-CAM":
         _grad_cam_panel(classes, view, probe, infos)
+    else:
+        _seeing_panel(panel, run, view, probe)
     st.caption(f"Panel built in {(time.perf_counter() - started) * 1000:.0f} ms.")
     return panel
 
@@ -645,6 +650,20 @@ def _frequency_panel(view: View, probe: Probe, acts: list[I.LayerActivation],
     with st.expander("What low-pass and high-pass look like", expanded=False):
         st.plotly_chart(_reference_figure(db, session.presenting()), width="stretch",
                         key="insp_refs")
+
+
+# --- what the network sees (favourite images, attributions, adversarial noise, features) ---
+
+def _seeing_panel(panel: str, run: RunStatus, view: View, probe: Probe) -> None:
+    data, analysis, running = _dataset(run), _analysis(run), _is_running(run)
+    if panel == "Favourite images":
+        favourite_images_panel.render(run, view, data, analysis, running)
+    elif panel == "Attributions":
+        attribution_panel.render(run, view, probe, data, analysis, running)
+    elif panel == "Adversarial noise":
+        adversarial_panel.render(run, view, probe, data, analysis, running)
+    else:
+        feature_space_panel.render(run, view, data, analysis, running)
 
 
 # --- Grad-CAM -----------------------------------------------------------------------------
