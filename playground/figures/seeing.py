@@ -15,33 +15,45 @@ from playground.figures.style import DEFAULT, Style
 
 # --- image grids --------------------------------------------------------------------------
 
+CAPTIONED = 16          # grids of at most this many tiles name each tile under it
+CAPTION_ROOM = 0.35     # of a tile's height, left free under it for its name
+
+
 def image_grid(images: np.ndarray, names: Sequence[str], title: str = "",
                columns: int | None = None, *, style: Style = DEFAULT) -> go.Figure:
-    """Images [N, H, W, C] in [0, 1] tiled on one grid (white gaps), each named on hover
-    and, for a few, under the tile."""
+    """Images [N, H, W, C] in [0, 1] tiled on one grid, each outlined (a white image must
+    not melt into the page) and named on hover and, for a few, under the tile."""
     images = np.asarray(images, dtype=np.float32)
     count, height, width, channels = images.shape
-    planes = [tile(images[..., c], columns) for c in range(channels)]
+    room = int(np.ceil(CAPTION_ROOM * height)) if count <= CAPTIONED else 0
+    padded = np.pad(images, ((0, 0), (0, room), (0, 0), (0, 0)), constant_values=np.nan)
+    planes = [tile(padded[..., c], columns) for c in range(channels)]
     owner = planes[0][1]
     stacked = np.stack([np.nan_to_num(p, nan=1.0) for p, _ in planes], axis=-1)
     labels = np.asarray(list(names) + [""], dtype=object)[owner]
     if channels == 1:
-        trace = go.Heatmap(z=stacked[..., 0], colorscale="gray", zmin=0, zmax=1,
+        trace = go.Heatmap(z=planes[0][0], colorscale="gray", zmin=0, zmax=1,
                            showscale=False, customdata=labels,
                            hovertemplate="%{customdata}<extra></extra>")
     else:
         trace = go.Image(z=(stacked * 255).round().astype(np.uint8), customdata=labels,
                          hovertemplate="%{customdata}<extra></extra>")
-    per_row = owner.shape[1] // (width + 1) + 1
+    step_x, step_y = width + 1, height + room + 1
+    per_row = (owner.shape[1] + 1) // step_x
     rows = -(-count // per_row)
+    corners = [((n % per_row) * step_x, (n // per_row) * step_y) for n in range(count)]
     layout = _square_axes()
-    if count <= 16:  # room for a caption under each tile
+    layout["shapes"] = [dict(type="rect", x0=x - 0.5, x1=x + width - 0.5, y0=y - 0.5,
+                             y1=y + height - 0.5, xref="x", yref="y",
+                             line=dict(color=style.muted_color, width=style.thin_line_width))
+                        for x, y in corners]
+    if room:
         layout["annotations"] = [
-            dict(text=str(name), x=(n % per_row) * (width + 1) + width / 2,
-                 y=(n // per_row) * (height + 1) + height - 0.5, xref="x", yref="y",
+            dict(text=str(name), x=x + width / 2 - 0.5, y=y + height, xref="x", yref="y",
                  yanchor="top", showarrow=False, font=style.caption_font())
-            for n, name in enumerate(names)]
-    height_px = int(min(760, max(300, 560 * rows / max(per_row, 1) + 120)))
+            for (x, y), name in zip(corners, names)]
+    aspect = rows * step_y / (per_row * step_x)
+    height_px = int(min(820, max(320, 620 * aspect + 80)))
     return _figure([trace], layout, title, height_px, f"grid-{title[:20]}", style,
                    ticks=False)
 
@@ -179,15 +191,19 @@ def feature_scatter(coordinates: np.ndarray, labels: np.ndarray, predictions: np
     traces = []
     for label, name in enumerate(classes):
         members = np.flatnonzero(labels == label)
-        if len(members) == 0:
-            continue
-        wrong = predictions[members] != label
-        traces.append(go.Scattergl(
-            x=coordinates[members, 0], y=coordinates[members, 1], mode="markers", name=name,
-            customdata=np.stack([indices[members], predictions[members]], 1),
-            marker=dict(size=style.marker(7), color=style.series[label % len(style.series)],
-                        symbol=np.where(wrong, "x", "circle"), opacity=0.8),
-            hovertemplate=f"{name}: test image %{{customdata[0]}}<extra></extra>"))
+        colour = style.series[label % len(style.series)]
+        for wrong in (False, True):   # right as dots, wrong as crosses; one legend entry
+            shown = members[(predictions[members] != label) == wrong]
+            if len(shown) == 0 and wrong:
+                continue
+            traces.append(go.Scattergl(
+                x=coordinates[shown, 0], y=coordinates[shown, 1], mode="markers", name=name,
+                legendgroup=name, showlegend=not wrong,
+                customdata=np.stack([indices[shown], predictions[shown]], 1),
+                marker=dict(size=style.marker(9 if wrong else 7), color=colour,
+                            symbol="x" if wrong else "circle", opacity=0.8),
+                hovertemplate=f"{name}: test image %{{customdata[0]}}"
+                              + (" (wrong)" if wrong else "") + "<extra></extra>"))
     if selected is not None and selected in set(indices.tolist()):
         at = int(np.flatnonzero(indices == selected)[0])
         traces.append(go.Scatter(
