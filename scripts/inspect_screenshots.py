@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,8 +29,7 @@ WAIT = 120_000
 def _panel_shots(page, out: Path, suffix: str, size: tuple[int, int]) -> None:
     for panel in PANELS:
         page.get_by_text(panel, exact=True).first.click()
-        title = page.locator(".stPlotlyChart").last
-        expect(page.get_by_text("Panel built in")).to_be_visible(timeout=WAIT)
+        expect(page.get_by_text("Panel built in").first).to_be_visible(timeout=WAIT)
         time.sleep(1.5)   # let plotly finish drawing
         radio = page.get_by_text(panel, exact=True).first
         radio.scroll_into_view_if_needed()
@@ -42,7 +42,6 @@ def _panel_shots(page, out: Path, suffix: str, size: tuple[int, int]) -> None:
             page.mouse.wheel(0, size[1] - 120)
             time.sleep(0.5)
             page.screenshot(path=str(out / f"{name}{suffix}_{n}.png"))
-        del title
 
 
 def main() -> None:
@@ -81,7 +80,11 @@ def main() -> None:
             page.get_by_role("button", name="Stop").click()
             browser.close()
     finally:
-        streamlit_server.stop(process)
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:   # busy in a training step
+            process.kill()
 
 
 if __name__ == "__main__":

@@ -24,9 +24,11 @@ from playground.train.passes import pass_slot
 IG_STEPS = 64
 # Completeness is exact for the true integral; the Gauss-Legendre sum of IG_STEPS points
 # is off by at most this share of |score(probe) - score(baseline)| (plus ABSOLUTE_ERROR)
-# on the presets (tests/unit/test_attribution.py).
+# on the presets (tests/unit/test_seeing.py).
 RELATIVE_ERROR = 0.05
 ABSOLUTE_ERROR = 1e-3
+# Seconds between two recomputations while a run trains (three maps of one probe).
+LIVE_EVERY = 2.0
 
 
 @dataclass

@@ -24,7 +24,6 @@ from playground.ui.text import for_chart
 if TYPE_CHECKING:
     from playground.ui.inspect_page import Probe, View
 
-EVERY = 2.0             # seconds between two attacks while the run trains
 CURVE_SECONDS = 15.0    # the accuracy curve's time box
 CURVE_KEY = "insp_adv_curve"
 
@@ -46,7 +45,7 @@ def render(run: RunStatus, view: "View", probe: "Probe", data: Dataset,
                                method, probe.true_class)
 
     key = (run.run_id, view.step, view.live, probe.key, method, epsilon)
-    found, _ = per_snapshot("adversarial", key, compute, running and view.live, EVERY)
+    found, _ = per_snapshot("adversarial", key, compute, running and view.live, AD.LIVE_EVERY)
     style = session.figure_style()
     before, after = int(found.before.argmax()), int(found.after.argmax())
     verdict = "unchanged" if before == after else f"now “{classes[after]}”"

@@ -21,7 +21,6 @@ from playground.ui.text import for_chart
 if TYPE_CHECKING:
     from playground.ui.inspect_page import Probe, View
 
-EVERY = 2.0   # seconds between two recomputations while the run trains
 
 
 def render(run: RunStatus, view: "View", probe: "Probe", data: Dataset,
@@ -54,7 +53,8 @@ def render(run: RunStatus, view: "View", probe: "Probe", data: Dataset,
         return found, cam
 
     key = (run.run_id, view.step, view.live, probe.key, target, patch, stride)
-    (found, cam), _ = per_snapshot("attribution", key, compute, running and view.live, EVERY)
+    (found, cam), _ = per_snapshot("attribution", key, compute, running and view.live,
+                                   AT.LIVE_EVERY)
     name = for_chart(classes[target])
     style = session.figure_style()
     check = found.completeness

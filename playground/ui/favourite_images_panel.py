@@ -22,16 +22,7 @@ if TYPE_CHECKING:
     from playground.ui.inspect_page import View
 
 CLASSES = "classes"
-EVERY = 10.0            # seconds between two ascents while the run trains, at least ...
-SHARE_OF_TIME = 8       # ... and this many times the last ascent's own time
 SPECTRA_SHOWN = 3
-SMALL_INPUT_SECONDS = 5.0    # MNIST-sized inputs
-LARGE_INPUT_SECONDS = 15.0   # CIFAR-10-sized and larger
-
-
-def time_limit(input_shape: tuple[int, ...]) -> float:
-    channels, height, width = input_shape
-    return SMALL_INPUT_SECONDS if channels * height * width <= 28 * 28 else LARGE_INPUT_SECONDS
 
 
 def render(run: RunStatus, view: "View", data: Dataset, analysis: M.Analysis,
@@ -48,7 +39,7 @@ def render(run: RunStatus, view: "View", data: Dataset, analysis: M.Analysis,
                           format_func=lambda name: labels[name])
     unit = next((u for u in units if u.name == target), None)
     wanted = list(range(unit.out_channels if unit else len(data.classes)))
-    seconds = time_limit(tuple(run.spec.input))
+    seconds = FV.time_limit(tuple(run.spec.input))
 
     def ascend() -> FV.FavouriteImages:
         report, done = progress_bar(f"Gradient ascent (at most {seconds:.0f} s)")
@@ -61,7 +52,7 @@ def render(run: RunStatus, view: "View", data: Dataset, analysis: M.Analysis,
 
     last = st.session_state.get("insp_fav_seconds", 0.0)
     found, key = per_snapshot("favourite", (run.run_id, view.step, view.live, target), ascend,
-                              running and view.live, max(EVERY, SHARE_OF_TIME * last))
+                              running and view.live, FV.live_interval(last))
     st.session_state["insp_fav_seconds"] = found.seconds
     names = ([f"channel {n}" for n in found.targets] if unit else
              [for_chart(data.classes[n]) for n in found.targets])
@@ -74,8 +65,8 @@ def render(run: RunStatus, view: "View", data: Dataset, analysis: M.Analysis,
     cut = "" if found.finished else " (time limit reached: the ascent was cut short)"
     st.caption(f"Mean activation from {found.start.mean():.3f} on the starting noise to "
                f"{found.final.mean():.3f}{shown}: {found.steps} steps in "
-               f"{found.seconds:.1f} s{cut}. Jitter, a slight blur and clipping to the "
-               "data range keep the images free of speckle.")
+               f"{found.seconds:.1f} s{cut}. Jitter, a slight blur, clipping to [0, 1] and the "
+               "data's mean brightness keep the images readable.")
     if unit is not None:
         _spectra(view, unit, found)
 

@@ -22,7 +22,6 @@ from playground.ui.text import for_chart
 if TYPE_CHECKING:
     from playground.ui.inspect_page import View
 
-EVERY = 5.0   # seconds between two projections while the run trains
 PREVIOUS_KEY = "insp_fs_previous"   # the coordinates drawn last, to align the next to
 SELECTED_KEY = "insp_fs_selected"
 
@@ -41,7 +40,7 @@ def render(run: RunStatus, view: "View", data: Dataset, analysis: M.Analysis,
                                 M.images_per_pass(analysis), previous=previous)
 
     space, key = per_snapshot("feature_space", (run.run_id, view.step, view.live), project,
-                              running and view.live, EVERY)
+                              running and view.live, FS.LIVE_EVERY)
     st.session_state[PREVIOUS_KEY] = space.coordinates
     classes = [for_chart(name) for name in data.classes]
     selected = st.session_state.get(SELECTED_KEY)
