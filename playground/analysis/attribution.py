@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients, Occlusion, Saliency
 from torch import nn
 
 from playground.train.passes import pass_slot
@@ -55,6 +54,14 @@ class Attributions:
     completeness: Completeness
 
 
+def _captum():
+    """Captum's attribution module, imported on first use: it takes a second or two (it
+    loads matplotlib), which the app's start and the other panels need not wait for."""
+    from captum import attr
+
+    return attr
+
+
 def _batch(probe: torch.Tensor) -> torch.Tensor:
     return probe.detach().to("cpu", torch.float32).unsqueeze(0)
 
@@ -67,7 +74,7 @@ def baseline(probe: torch.Tensor) -> torch.Tensor:
 def saliency(network: nn.Module, probe: torch.Tensor, target: int) -> np.ndarray:
     with pass_slot():
         x = _batch(probe).requires_grad_(True)
-        grads = Saliency(network).attribute(x, target=target, abs=True)
+        grads = _captum().Saliency(network).attribute(x, target=target, abs=True)
     return grads[0].amax(0).numpy()
 
 
@@ -75,7 +82,7 @@ def integrated_gradients(network: nn.Module, probe: torch.Tensor, target: int,
                          per_pass: int) -> tuple[np.ndarray, Completeness]:
     x, base = _batch(probe), baseline(probe)
     with pass_slot():
-        attributions, delta = IntegratedGradients(network).attribute(
+        attributions, delta = _captum().IntegratedGradients(network).attribute(
             x, baselines=base, target=target, n_steps=IG_STEPS,
             internal_batch_size=max(1, min(per_pass, IG_STEPS)),
             return_convergence_delta=True)
@@ -95,7 +102,7 @@ def occlusion(network: nn.Module, probe: torch.Tensor, target: int, patch: int, 
     patch = max(1, min(patch, height, width))
     stride = max(1, min(stride, patch))
     with pass_slot(), torch.no_grad():
-        drop = Occlusion(network).attribute(
+        drop = _captum().Occlusion(network).attribute(
             x, sliding_window_shapes=(channels, patch, patch),
             strides=(channels, stride, stride), baselines=0.0, target=target,
             perturbations_per_eval=max(1, per_pass))
