@@ -22,14 +22,17 @@ from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from playground.bench.browser import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
 from tests.support import streamlit_server  # noqa: E402
 
-PANELS = ("Favourite images", "Attributions", "Adversarial noise", "Feature space")
+# panel -> the start of a chart title it draws
+PANELS = {"Favourite images": "favourite images at step", "Attributions": "Saliency",
+          "Adversarial noise": "ε = ", "Feature space": "Feature space at step"}
 WAIT = 120_000
 
 
 def _panel_shots(page, out: Path, suffix: str, size: tuple[int, int]) -> None:
     for panel in PANELS:
         page.get_by_text(panel, exact=True).first.click()
-        expect(page.get_by_text("Panel built in").first).to_be_visible(timeout=WAIT)
+        expect(page.locator(".stPlotlyChart", has_text=PANELS[panel]).first).to_be_visible(
+            timeout=WAIT)
         time.sleep(1.5)   # let plotly finish drawing
         radio = page.get_by_text(panel, exact=True).first
         radio.scroll_into_view_if_needed()

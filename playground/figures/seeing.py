@@ -98,7 +98,8 @@ def unsigned_map(image: np.ndarray, values: np.ndarray, title: str = "", *,
     """A map of magnitudes (saliency) laid over the image, scaled to its peak."""
     values = np.asarray(values, dtype=np.float32)
     peak = float(values.max())
-    return grad_cam_overlay(image, values / peak if peak > 0 else values, title, style=style)
+    return grad_cam_overlay(image, values / peak if peak > 0 else values, title, style=style,
+                            scale_title="of peak")
 
 
 def signed_map(image: np.ndarray, values: np.ndarray, title: str = "", unit: str = "",

@@ -78,10 +78,12 @@ def render(run: RunStatus, view: "View", probe: "Probe", data: Dataset,
                      "Where the last feature maps raise the score, at their coarse "
                      "resolution."))
     st.markdown(f"**Explaining “{name}”** at step {view.step:,}")
-    for column, (figure, caption), key_name in zip(st.columns(len(maps)), maps,
-                                                   ("sal", "ig", "occ", "cam")):
-        with column:
-            st.plotly_chart(figure, width="stretch", key=f"insp_attr_{key_name}",
-                            config={"displayModeBar": False})
-            st.caption(caption)
+    # two to a row: each map big enough to read from the back of a room
+    for first in range(0, len(maps), 2):
+        for column, (figure, caption), key_name in zip(
+                st.columns(2), maps[first:first + 2], ("sal", "ig", "occ", "cam")[first:]):
+            with column:
+                st.plotly_chart(figure, width="stretch", key=f"insp_attr_{key_name}",
+                                config={"displayModeBar": False})
+                st.caption(caption)
     lesson_link("receptive_fields")
