@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from playground.analysis.time_box import TimeBox
-from playground.train.passes import chunks, pass_slot
+from playground.train.passes import chunks, pass_slot, with_gradients
 
 METHODS = ("FGSM", "PGD")
 PGD_STEPS = 5
@@ -125,7 +125,7 @@ def accuracy_against_epsilon(network: nn.Module, images: torch.Tensor, labels: t
     done: list[float] = []
     for n, epsilon in enumerate(epsilons):
         right = 0
-        for part in chunks(len(pixels), per_pass):
+        for part in chunks(len(pixels), with_gradients(per_pass)):
             if time_box.over():
                 return RobustnessCurve(np.array(epsilons[:len(done)]), np.array(done),
                                        method, len(pixels), False)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from playground.train.passes import pass_slot
+from playground.train.passes import pass_slot, with_gradients
 
 IG_STEPS = 64
 # Completeness is exact for the true integral; the Gauss-Legendre sum of IG_STEPS points
@@ -84,7 +84,7 @@ def integrated_gradients(network: nn.Module, probe: torch.Tensor, target: int,
     with pass_slot():
         attributions, delta = _captum().IntegratedGradients(network).attribute(
             x, baselines=base, target=target, n_steps=IG_STEPS,
-            internal_batch_size=max(1, min(per_pass, IG_STEPS)),
+            internal_batch_size=min(with_gradients(per_pass), IG_STEPS),
             return_convergence_delta=True)
         with torch.no_grad():
             scores = network(torch.cat([x, base]))[:, target]

@@ -27,6 +27,10 @@ def fixed_subset(labels: torch.Tensor, size: int = POINTS) -> np.ndarray:
     return stratified_subset(labels, min(size, len(labels))).numpy()
 
 
+def has_linear_layer(network: nn.Module) -> bool:
+    return any(isinstance(module, nn.Linear) for module in network.modules())
+
+
 def _last_linear(network: nn.Module) -> nn.Linear:
     linears = [module for module in network.modules() if isinstance(module, nn.Linear)]
     if not linears:

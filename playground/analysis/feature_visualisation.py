@@ -30,7 +30,7 @@ from torch import nn
 
 from playground.analysis import spectra
 from playground.analysis.time_box import TimeBox
-from playground.train.passes import pass_slot
+from playground.train.passes import pass_slot, with_gradients
 
 STEPS = 64
 LEARNING_RATE = 0.05      # Adam, in pixel units of the [0, 1] image
@@ -141,7 +141,8 @@ def favourite_images(network: nn.Module, input_shape: tuple[int, int, int],
                      conv_name: str | None, targets: list[int], per_pass: int,
                      time_box: TimeBox, steps: int = STEPS, seed: int = 0) -> FavouriteImages:
     """Favourite images of conv `conv_name`'s channels `targets`, or of the classes
-    `targets` when `conv_name` is None. `network` must be a frozen eval-mode snapshot."""
+    `targets` when `conv_name` is None. `network` must be a frozen eval-mode snapshot;
+    `per_pass` is the forward passes' chunk size (`model.build.images_per_pass`)."""
     conv = conv_name is not None
     forward = _conv_objective(network, conv_name) if conv else network
     mean_t = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
@@ -149,7 +150,7 @@ def favourite_images(network: nn.Module, input_shape: tuple[int, int, int],
     generator = torch.Generator().manual_seed(seed)
     wanted = torch.as_tensor(targets[:MAX_IMAGES], dtype=torch.long)
     batches = [_Ascent(part, input_shape, mean_t, generator)
-               for part in torch.split(wanted, max(1, per_pass))]
+               for part in torch.split(wanted, with_gradients(per_pass))]
     done = 0
     with torch.enable_grad():
         while done < steps and not time_box.over():

@@ -39,6 +39,10 @@ def render(run: RunStatus, view: "View", data: Dataset, analysis: M.Analysis,
         return FS.feature_space(view.network, data.test_x, data.test_y, indices,
                                 M.images_per_pass(analysis), previous=previous)
 
+    if not FS.has_linear_layer(view.network):
+        st.info("The feature space is what the last linear layer reads, and this network "
+                "has none (its global average pooling gives the class scores directly).")
+        return
     space, key = per_snapshot("feature_space", (run.run_id, view.step, view.live), project,
                               running and view.live, FS.LIVE_EVERY)
     st.session_state[PREVIOUS_KEY] = space.coordinates

@@ -194,3 +194,15 @@ def test_classes_separate_in_feature_space_as_the_network_learns(mnist):
     assert after.separation > 1.3 * before.separation
     assert (after.predictions == after.labels).mean() > 0.85
     assert after.coordinates.shape == (FS.POINTS, 2)
+
+
+def test_a_network_without_a_linear_layer_has_no_feature_space_to_show():
+    model_spec = S.parse_spec({"version": 1, "name": "gap", "input": [1, 28, 28],
+                               "num_classes": 10, "layers": [
+                                   {"type": "conv", "out_channels": 10, "kernel_size": 3},
+                                   {"type": "global_avgpool"}]})
+    network = build_model(model_spec)
+    assert not FS.has_linear_layer(network)
+    with pytest.raises(ValueError, match="no linear layer"):
+        FS.penultimate_features(network, torch.zeros(2, 1, 28, 28), 2)
+    assert FS.has_linear_layer(build_model(presets.load_preset("mnist_fast")))
