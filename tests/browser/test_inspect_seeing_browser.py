@@ -52,11 +52,18 @@ def test_each_panel_follows_a_run_and_the_time_machine(server, browser):
     page.goto(f"{server}/inspect?run={run_id}")
     for panel in PANELS:
         _open_panel(page, panel, f"seeing_{_slug(panel)}_live")
-    # the feature space: a click on a dot shows its test image
+    # the feature space: dots selected with the mouse (a box around the middle) show one
+    # of their test images
     scatter = _chart(page, "Feature space at step")
     scatter.scroll_into_view_if_needed()
-    dot = scatter.locator("g.trace.scattergl, canvas").first
-    expect(dot).to_be_visible(timeout=WAIT)
+    area = scatter.locator(".nsewdrag").first.bounding_box()
+    page.mouse.move(area["x"] + area["width"] * 0.3, area["y"] + area["height"] * 0.3)
+    page.mouse.down()
+    page.mouse.move(area["x"] + area["width"] * 0.7, area["y"] + area["height"] * 0.7,
+                    steps=10)
+    page.mouse.up()
+    expect(_chart(page, "Test image")).to_be_visible(timeout=WAIT)
+    page.screenshot(path=str(ARTIFACTS / "seeing_feature_space_selected.png"))
 
     # the time machine's first snapshot: every panel redraws from it
     page.goto(f"{server}/?run={run_id}")
