@@ -24,7 +24,8 @@ PGD_STEPS = 5
 PGD_STEP_SHARE = 2.5      # each PGD step is this times epsilon / steps (Madry et al.)
 CURVE_IMAGES = 300        # the fixed test subset of the accuracy curve
 CURVE_EPSILONS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
-# Seconds between two recomputations while a run trains (one attack on one probe).
+# Seconds between two recomputations while a run trains, at least (`time_box.live_interval`;
+# one attack on one probe).
 LIVE_EVERY = 2.0
 
 

@@ -26,7 +26,8 @@ IG_STEPS = 64
 # on the presets (tests/unit/test_seeing.py).
 RELATIVE_ERROR = 0.05
 ABSOLUTE_ERROR = 1e-3
-# Seconds between two recomputations while a run trains (three maps of one probe).
+# Seconds between two recomputations while a run trains, at least (`time_box.live_interval`;
+# three maps of one probe).
 LIVE_EVERY = 2.0
 
 

@@ -18,7 +18,8 @@ from playground.train.passes import StopCheck, chunks, pass_slot
 from playground.train.target import stratified_subset
 
 POINTS = 1000
-# Seconds between two recomputations while a run trains (a thousand images forward).
+# Seconds between two recomputations while a run trains, at least (`time_box.live_interval`;
+# a thousand images forward).
 LIVE_EVERY = 5.0
 
 

@@ -43,20 +43,13 @@ LEAK = 0.1                # negative slope of the rectifier on a channel's respo
 # Time box of one ascent, by input size, on a 2-core CPU.
 SMALL_INPUT_SECONDS = 5.0     # MNIST-sized inputs
 LARGE_INPUT_SECONDS = 15.0    # CIFAR-10-sized and larger
-# While a run trains, a panel redoes the ascent at most every LIVE_EVERY seconds and at
-# most LIVE_SHARE of the time, so that the page's thread leaves the trainer its cores.
+# Seconds between two ascents while a run trains, at least (`time_box.live_interval`).
 LIVE_EVERY = 10.0
-LIVE_SHARE = 1 / 8
 
 
 def time_limit(input_shape: tuple[int, ...]) -> float:
     channels, height, width = input_shape
     return SMALL_INPUT_SECONDS if channels * height * width <= 28 * 28 else LARGE_INPUT_SECONDS
-
-
-def live_interval(last_seconds: float) -> float:
-    """Seconds to wait, while a run trains, after an ascent that took `last_seconds`."""
-    return max(LIVE_EVERY, last_seconds / LIVE_SHARE)
 
 
 @dataclass

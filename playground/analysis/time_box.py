@@ -11,6 +11,17 @@ from playground.train.passes import StopCheck
 
 Progress = Callable[[float, str], None]
 
+# While a run trains, a panel's recomputation may take at most this share of the time of
+# the page's one thread, so that the trainer keeps (nearly) all of its cores.
+LIVE_SHARE = 1 / 8
+
+
+def live_interval(every: float, last_seconds: float) -> float:
+    """Seconds to wait, while a run trains, before recomputing a panel whose last
+    computation took `last_seconds`: at least `every`, and long enough to keep the work
+    within LIVE_SHARE of the time."""
+    return max(every, last_seconds / LIVE_SHARE)
+
 
 @dataclass
 class TimeBox:

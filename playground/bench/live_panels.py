@@ -15,7 +15,7 @@ from playground.analysis import attribution as AT
 from playground.analysis import feature_space as FS
 from playground.analysis import feature_visualisation as FV
 from playground.analysis import network as I
-from playground.analysis.time_box import TimeBox
+from playground.analysis.time_box import TimeBox, live_interval
 from playground.data import datasets as D
 from playground.model import build as M
 from playground import spec as S
@@ -25,10 +25,11 @@ PANELS = ("favourite images", "attributions", "adversarial noise", "feature spac
 
 @dataclass
 class PanelWork:
-    """One panel's recomputation on fresh weights, due every `interval()` seconds."""
+    """One panel's recomputation on fresh weights, due `time_box.live_interval` after the
+    last one, as on the page."""
 
     compute: Callable[[nn.Module], None]
-    interval: Callable[[], float]
+    every: float
     last_seconds: float = 0.0
     due_at: float = 0.0
     runs: list[float] = field(default_factory=list)
@@ -40,7 +41,7 @@ class PanelWork:
         self.compute(weights())
         self.last_seconds = time.perf_counter() - now
         self.runs.append(self.last_seconds)
-        self.due_at = time.perf_counter() + self.interval()
+        self.due_at = time.perf_counter() + live_interval(self.every, self.last_seconds)
 
 
 def panel_work(panel: str, model_spec: S.ModelSpec, dataset: D.Dataset) -> PanelWork:
@@ -51,26 +52,22 @@ def panel_work(panel: str, model_spec: S.ModelSpec, dataset: D.Dataset) -> Panel
     probe = dataset.test_x[0].to("cpu", torch.float32)
     shape = tuple(model_spec.input)
     if panel == "favourite images":
-        work = PanelWork(lambda net: None, lambda: 0.0)
-
         def ascend(network: nn.Module) -> None:
             unit = I.conv_units(network)[0]
             FV.favourite_images(network, shape, dataset.mean, dataset.std, unit.name,
                                 list(range(unit.out_channels)), per_pass,
                                 TimeBox(FV.time_limit(shape)))
 
-        work.compute = ascend
-        work.interval = lambda: FV.live_interval(work.last_seconds)
-        return work
+        return PanelWork(ascend, FV.LIVE_EVERY)
     if panel == "attributions":
         return PanelWork(lambda net: AT.attributions(net, probe, 0, 6, 2, per_pass),
-                         lambda: AT.LIVE_EVERY)
+                         AT.LIVE_EVERY)
     if panel == "adversarial noise":
         return PanelWork(lambda net: AD.attack_probe(net, probe, dataset.mean, dataset.std,
-                                                     0.05, "FGSM"), lambda: AD.LIVE_EVERY)
+                                                     0.05, "FGSM"), AD.LIVE_EVERY)
     if panel == "feature space":
         indices = FS.fixed_subset(dataset.test_y)
         return PanelWork(lambda net: FS.feature_space(net, dataset.test_x, dataset.test_y,
                                                       indices, per_pass),
-                         lambda: FS.LIVE_EVERY)
+                         FS.LIVE_EVERY)
     raise ValueError(f"unknown panel {panel!r}; known: {', '.join(PANELS)}")

@@ -50,10 +50,8 @@ def render(run: RunStatus, view: "View", data: Dataset, analysis: M.Analysis,
         done()
         return found
 
-    last = st.session_state.get("insp_fav_seconds", 0.0)
     found, key = per_snapshot("favourite", (run.run_id, view.step, view.live, target), ascend,
-                              running and view.live, FV.live_interval(last))
-    st.session_state["insp_fav_seconds"] = found.seconds
+                              running and view.live, FV.LIVE_EVERY)
     names = ([f"channel {n}" for n in found.targets] if unit else
              [for_chart(data.classes[n]) for n in found.targets])
     what = _capital(unit.label) if unit else "Output classes"

@@ -10,7 +10,7 @@ from typing import Callable, Hashable, TypeVar
 
 import streamlit as st
 
-from playground.analysis.time_box import Progress
+from playground.analysis.time_box import Progress, live_interval
 
 T = TypeVar("T")
 KEPT = 12   # results kept per panel: a scrub back and forth through the time machine
@@ -19,20 +19,23 @@ KEPT = 12   # results kept per panel: a scrub back and forth through the time ma
 def per_snapshot(name: str, key: Hashable, compute: Callable[[], T], live_running: bool,
                  every: float) -> tuple[T, Hashable]:
     """(result, the key it was computed for). A result for `key` is kept; while the run
-    trains, a new one is computed at most every `every` seconds and the latest is shown in
-    between (its key says which step it is from)."""
+    trains, a new one is computed at most every `every` seconds (longer for slow work:
+    `time_box.live_interval`) and the latest is shown in between (its key says which step
+    it is from)."""
     store: dict = st.session_state.setdefault(f"insp_work_{name}", {})
     if key in store:
         return store[key], key
-    last = st.session_state.get(f"insp_work_{name}_last")
-    if live_running and last is not None and last[1] in store and \
-            time.monotonic() - last[0] < every:
-        return store[last[1]], last[1]
+    last = st.session_state.get(f"insp_work_{name}_last")  # (finished at, took, key)
+    if live_running and last is not None and last[2] in store and \
+            time.monotonic() - last[0] < live_interval(every, last[1]):
+        return store[last[2]], last[2]
+    started = time.monotonic()
     result = compute()
     store[key] = result
     while len(store) > KEPT:
         store.pop(next(iter(store)))
-    st.session_state[f"insp_work_{name}_last"] = (time.monotonic(), key)
+    finished = time.monotonic()
+    st.session_state[f"insp_work_{name}_last"] = (finished, finished - started, key)
     return result, key
 
 

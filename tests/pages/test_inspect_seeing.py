@@ -111,3 +111,21 @@ def test_a_lesson_link_opens_its_lesson_on_the_learn_page():
     assert not at.exception, at.exception
     assert at.radio(key="learn_lesson").value == "8 · Receptive fields"
     assert "lesson" not in at.query_params
+
+
+@pytest.fixture(scope="module")
+def cifar_run():
+    run = paused_run("resnet_cifar10", (3, 32, 32), steps=1)
+    yield run
+    run.executor.free(run.run_id)
+
+
+def test_the_new_panels_on_colour_images_and_residual_blocks(cifar_run):
+    at = page_for(cifar_run)
+    titles = _open(at, "Favourite images")
+    assert any(t.startswith("Layer 0 conv (3x3, 3→16): favourite images") for t in titles)
+    at.selectbox(key="insp_fav_target").set_value("3.body.0").run()
+    assert not at.exception
+    assert any("residual · conv1" in t and "favourite images" in t for t in chart_titles(at))
+    for panel in NEW_PANELS[1:]:
+        _open(at, panel)

@@ -206,3 +206,10 @@ def test_a_network_without_a_linear_layer_has_no_feature_space_to_show():
     with pytest.raises(ValueError, match="no linear layer"):
         FS.penultimate_features(network, torch.zeros(2, 1, 28, 28), 2)
     assert FS.has_linear_layer(build_model(presets.load_preset("mnist_fast")))
+
+
+def test_live_recomputation_keeps_to_its_share_of_the_page_thread():
+    from playground.analysis.time_box import LIVE_SHARE, live_interval
+
+    assert live_interval(10.0, 0.1) == 10.0                 # cheap: the panel's own cadence
+    assert live_interval(2.0, 1.0) == pytest.approx(1.0 / LIVE_SHARE)   # slow: spaced out
