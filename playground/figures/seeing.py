@@ -193,17 +193,22 @@ def feature_scatter(coordinates: np.ndarray, labels: np.ndarray, predictions: np
     for label, name in enumerate(classes):
         members = np.flatnonzero(labels == label)
         colour = style.series[label % len(style.series)]
-        for wrong in (False, True):   # right as dots, wrong as crosses; one legend entry
+        # the legend's entry: its own empty trace, so that it shows (as a dot) even when
+        # every image of the class is a mistake
+        traces.append(go.Scattergl(x=[None], y=[None], mode="markers", name=name,
+                                   legendgroup=name, hoverinfo="skip",
+                                   marker=dict(size=style.marker(9), color=colour)))
+        for wrong in (False, True):   # right as dots, wrong as crosses
             shown = members[(predictions[members] != label) == wrong]
-            if len(shown) == 0 and wrong:
+            if len(shown) == 0:
                 continue
             traces.append(go.Scattergl(
                 x=coordinates[shown, 0], y=coordinates[shown, 1], mode="markers", name=name,
-                legendgroup=name, showlegend=not wrong,
-                customdata=np.stack([indices[shown], predictions[shown]], 1),
+                legendgroup=name, showlegend=False,
+                customdata=indices[shown],
                 marker=dict(size=style.marker(9 if wrong else 7), color=colour,
                             symbol="x" if wrong else "circle", opacity=0.8),
-                hovertemplate=f"{name}: test image %{{customdata[0]}}"
+                hovertemplate=f"{name}: test image %{{customdata}}"
                               + (" (wrong)" if wrong else "") + "<extra></extra>"))
     if selected is not None and selected in set(indices.tolist()):
         at = int(np.flatnonzero(indices == selected)[0])

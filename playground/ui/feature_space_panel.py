@@ -58,10 +58,11 @@ def render(run: RunStatus, view: "View", data: Dataset, analysis: M.Analysis,
                                space.indices, classes, space.explained, selected, title,
                                style=session.figure_style()),
             width="stretch", key="insp_fs_scatter", on_select="rerun",
-            selection_mode="points")
+            selection_mode=("points", "box"))
     points = (event or {}).get("selection", {}).get("points", []) if event else []
-    if points and points[0].get("customdata") is not None:
-        selected = int(points[0]["customdata"][0])
+    picked = _picked_index(points)
+    if picked is not None:
+        selected = picked
         st.session_state[SELECTED_KEY] = selected
     with right:
         _selected_image(data, space, classes, selected)
@@ -69,6 +70,15 @@ def render(run: RunStatus, view: "View", data: Dataset, analysis: M.Analysis,
                "within classes, on the full features (higher = classes further apart). "
                "The axes are turned to match the last drawing, so the points move "
                "instead of jumping.")
+
+
+def _picked_index(points: list[dict]) -> int | None:
+    """The test index of the first selected dot (its customdata), if any."""
+    for point in points:
+        value = point.get("customdata")
+        if isinstance(value, (int, float)):
+            return int(value)
+    return None
 
 
 def _selected_image(data: Dataset, space: FS.FeatureSpace, classes: list[str],
