@@ -45,6 +45,7 @@ SOURCES = ("Test image", "Upload", "Draw")
 MAX_TILES = 256          # kernels drawn per page
 EVOLUTION_FRAMES = 10
 CANVAS_SIZE = 224
+NOW = "now (the latest step)"
 
 
 @dataclass
@@ -234,7 +235,11 @@ def _time_machine(run: RunStatus) -> View:
         st.session_state["insp_pos"] = last
     columns = st.columns([5, 2])
     labels = [_moment(s.step, s.epoch) for s in snapshots]
-    labels.append(f"now: {_moment(run.step, run.step / run.steps_per_epoch)}")
+    # "now" without its step: Streamlit keeps a select slider's value as its label, and a
+    # label that changed with every refresh made the browser's next message name an option
+    # that no longer existed, which sent the slider back to the first snapshot (the step
+    # of "now" is written beside the slider).
+    labels.append(NOW)
     # Positions as options, steps and epochs on the thumb: a bare snapshot number means
     # nothing to a class.
     position = columns[0].select_slider(

@@ -52,6 +52,9 @@ def test_each_panel_follows_a_run_and_the_time_machine(server, browser):
     page.goto(f"{server}/inspect?run={run_id}")
     for panel in PANELS:
         _open_panel(page, panel, f"seeing_{_slug(panel)}_live")
+    # following the run: the projection is redone on later weights while it trains
+    expect(page.locator(".stPlotlyChart", has_text=re.compile(
+        r"Feature space at step [1-9]")).first).to_be_visible(timeout=WAIT)
     # the feature space: dots selected with the mouse (a box around the middle) show one
     # of their test images
     scatter = _chart(page, "Feature space at step")
