@@ -144,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also time 70%% and 80%% on CIFAR-10 (slow on a CPU)")
     bench.add_argument("--compile", action="store_true",
                        help="torch.compile the Trainer's training step in (c) and (d)")
+    bench.add_argument("--seeing-panels", action="store_true",
+                       help="also time (d) with each Inspect panel on what the network sees "
+                            "open (favourite images, attributions, adversarial noise, "
+                            "feature space)")
     bench.add_argument("--markdown", help="write the results as a markdown table here")
     return parser
 
@@ -342,6 +346,7 @@ def run_bench(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             data_dir=args.data_dir, device=args.device, accuracy=args.accuracy,
             cifar=args.cifar, limit_train=args.limit_train, repeats=args.repeats,
             workers=(0, 2) if args.workers else (0,), compile=args.compile,
+            seeing_panels=args.seeing_panels,
             say=lambda text: print(text, file=sys.stderr, flush=True))
     except RuntimeError as error:  # CUDA absent, a failed run
         raise CliError(D._one_line(error), EXIT_RUNTIME) from None

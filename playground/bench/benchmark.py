@@ -40,6 +40,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
+from playground.bench import live_panels as LP
 from playground.bench import stop_latency as SL
 from playground.data import datasets as D
 from playground.analysis import network as I
@@ -126,11 +127,13 @@ class BenchReport:
         return None
 
     def ratios(self) -> dict[str, float | None]:
-        """c/a, c/b and d/c from the measured images/s (None when a part was skipped)."""
+        """c/a, c/b and d/c from the measured images/s (None when a part was skipped), and
+        each measured panel row over c."""
         def ratio(top: str, bottom: str) -> float | None:
             a, b = self.figure(top), self.figure(bottom)
             return None if a is None or b is None or b <= 0 else a / b
-        return {name: ratio(top, bottom) for name, (top, bottom) in PAIRS.items()}
+        return {name: ratio(top, bottom) for name, (top, bottom) in PAIRS.items()
+                if not top.startswith("d+") or self.figure(top) is not None}
 
 
 # --- setup ----------------------------------------------------------------------------------
@@ -305,12 +308,15 @@ def inspect_once(trainer: T.Trainer, probe: torch.Tensor) -> None:
 
 
 def _inspect_loop(trainer: T.Trainer, probe: torch.Tensor, stop: threading.Event,
-                  stats: InspectionStats, every: float) -> None:
+                  stats: InspectionStats, every: float,
+                  panel: LP.PanelWork | None = None) -> None:
     torch.set_num_threads(1)  # as the app's page threads (playground/ui/session.py)
     next_at = time.perf_counter()
     while not stop.is_set():
         started = time.perf_counter()
         inspect_once(trainer, probe)
+        if panel is not None:  # the open panel's own work, at its own cadence
+            panel.maybe_run(trainer.inspection_model)
         stats.seconds.append(time.perf_counter() - started)
         stats.refreshes += 1
         next_at += every
@@ -329,7 +335,8 @@ def _wait_idle(trainer: T.Trainer) -> None:
 def measure_trainer(model_spec: S.ModelSpec, config: S.TrainingConfig, dataset: D.Dataset,
                     device: torch.device, steps: int, warmup: int,
                     live_inspection: bool = False,
-                    inspect_every: float = INSPECT_EVERY, compile: bool = False) -> Throughput:
+                    inspect_every: float = INSPECT_EVERY, compile: bool = False,
+                    panel: str | None = None) -> Throughput:
     """The Trainer's own thread, driven by step(N) as the UI's Step button drives it; wall
     time from the command to the last step (its records and snapshots included). With
     `compile`, the compiling happens in the warm-up steps, outside the measured time."""
@@ -338,13 +345,15 @@ def measure_trainer(model_spec: S.ModelSpec, config: S.TrainingConfig, dataset: 
                                thread_nice=BACKGROUND_NICE)
     trainer = T.Trainer(model_spec, dataset, config, options)
     stats, stop, inspector = InspectionStats(), threading.Event(), None
+    work = None if panel is None else LP.panel_work(panel, model_spec, dataset)
     try:
         trainer.step(warmup)
         _wait_idle(trainer)
         if live_inspection:
             probe = dataset.test_x[0]
             inspector = threading.Thread(target=_inspect_loop, name="bench-inspector",
-                                         args=(trainer, probe, stop, stats, inspect_every),
+                                         args=(trainer, probe, stop, stats, inspect_every,
+                                               work),
                                          daemon=True)
             inspector.start()
         first_step = trainer.step_count
@@ -363,6 +372,13 @@ def measure_trainer(model_spec: S.ModelSpec, config: S.TrainingConfig, dataset: 
     images = done * config.batch_size  # approximate only at an epoch's short last batch
     extra_note = ("; torch.compile" if compile else "") + utilization_note(device, utilization)
     extra = {} if utilization is None else {"gpu_util": utilization}
+    if live_inspection and work is not None:
+        mean_ms = 1000 * statistics.fmean(work.runs) if work.runs else float("nan")
+        return Throughput(f"d+{panel}", f"(d) + {panel} panel", done, images, seconds,
+                          f"{len(work.runs)} {panel} computations, {mean_ms:.0f} ms each, "
+                          f"beside {stats.refreshes} inspections every {inspect_every:g} s"
+                          + extra_note, {"panel_runs": len(work.runs), "panel_ms": mean_ms,
+                                         **extra})
     if live_inspection:
         mean_ms = 1000 * statistics.fmean(stats.seconds) if stats.seconds else float("nan")
         return Throughput("d", "(d) Trainer + live inspection", done, images, seconds,
@@ -466,7 +482,8 @@ def median_of(results: list[Throughput]) -> Throughput:
         extra={**middle.extra, "runs": rates})
 
 
-PAIRS = {"c/a": ("c", "a"), "c/b": ("c", "b"), "d/c": ("d", "c")}
+PAIRS = {"c/a": ("c", "a"), "c/b": ("c", "b"), "d/c": ("d", "c"),
+         **{f"d+{panel}/c": (f"d+{panel}", "c") for panel in LP.PANELS}}
 
 
 def paired_ratios(rates: dict[str, list[float]]) -> dict[str, float]:
@@ -700,7 +717,8 @@ def accuracy_table(runs: list[AccuracyRun]) -> list[str]:
     return lines
 
 
-RATIO_TARGETS = {"c/a": 3.0, "c/b": 0.95, "d/c": 0.90}   # lower bounds (BENCHMARKS.md)
+RATIO_TARGETS = {"c/a": 3.0, "c/b": 0.95, "d/c": 0.90,   # lower bounds (BENCHMARKS.md)
+                 **{f"d+{panel}/c": 0.90 for panel in LP.PANELS}}
 
 
 def _target_mark(name: str, value: float | None) -> str:
@@ -769,7 +787,8 @@ def _run_bench(spec_path: str | Path = DEFAULT_SPEC, *, steps: int = 300, warmup
               device: str = "auto", accuracy: bool = False, cifar: bool = False,
               limit_train: int | None = None, workers: tuple[int, ...] = (0,),
               repeats: int = 3, compile: bool = False,
-              panels: bool = True, accuracy_max_seconds: float = 180.0,
+              panels: bool = True, seeing_panels: bool = False,
+              accuracy_max_seconds: float = 180.0,
               stop_trials: int = 2, say=lambda text: None) -> BenchReport:
     bench_started = time.perf_counter()
     model_spec = S.load_spec(spec_path)
@@ -811,6 +830,10 @@ def _run_bench(spec_path: str | Path = DEFAULT_SPEC, *, steps: int = 300, warmup
             1, measure_trainer, model_spec, config, dataset, torch_device, steps, warmup,
             live_inspection=True, compile=compile)),
     ]
+    if seeing_panels:  # one row per Inspect panel on what the network sees, open live
+        measurements += [(f"(d) + {panel} panel", lambda panel=panel: in_thread(
+            1, measure_trainer, model_spec, config, dataset, torch_device, steps, warmup,
+            live_inspection=True, compile=compile, panel=panel)) for panel in LP.PANELS]
     runs: list[list[Throughput]] = [[] for _ in measurements]
     for repeat in range(repeats):  # round robin: a busy spell on a shared machine hits all
         for (label, measure), results in zip(measurements, runs):

@@ -532,8 +532,9 @@ def reference_table(views: Mapping[str, FrequencyView], *,
 # --- saliency -----------------------------------------------------------------------------
 
 def grad_cam_overlay(image: np.ndarray, cam: np.ndarray, title: str = "", *,
-                     style: Style = DEFAULT) -> go.Figure:
-    """The probe with the Grad-CAM map (upsampled to the image) laid over it."""
+                     style: Style = DEFAULT, scale_title: str = "Grad-CAM") -> go.Figure:
+    """The probe with a map in [0, 1] (Grad-CAM's, upsampled to the image; or any other
+    saliency map) laid over it."""
     image = np.asarray(image, dtype=np.float32)
     height, width = image.shape[:2]
     cam = np.asarray(cam, dtype=np.float32)
@@ -541,7 +542,7 @@ def grad_cam_overlay(image: np.ndarray, cam: np.ndarray, title: str = "", *,
     cols = (np.arange(width) + 0.5) * cam.shape[1] / width - 0.5
     up = _bilinear(cam, rows, cols)
     overlay = go.Heatmap(z=up, colorscale=[list(stop) for stop in style.heat_overlay],
-                         zmin=0, zmax=1, colorbar=style.colorbar("Grad-CAM"),
+                         zmin=0, zmax=1, colorbar=style.colorbar(scale_title),
                          hovertemplate="row %{y}, col %{x}<br>%{z:.2f}<extra></extra>")
     return _figure([_image_trace(image), overlay], _square_axes(), title, 420, "gradcam",
                    style)

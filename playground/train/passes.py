@@ -58,6 +58,13 @@ def pass_slot(should_stop: StopCheck | None = None) -> contextlib.AbstractContex
     return SLOTS.hold(should_stop)
 
 
+def with_gradients(per_pass: int) -> int:
+    """Images per chunk of a pass that also runs backward to its input (attributions,
+    adversarial noise, feature visualisation): the backward pass keeps the forward's
+    activations and adds their gradients, so half as many fit the same budget."""
+    return max(1, int(per_pass) // 2)
+
+
 def chunks(count: int, per_pass: int, should_stop: StopCheck | None = None) -> Iterator[slice]:
     """Slices of at most `per_pass` of `count` items, in order; PassStopped before a chunk
     once `should_stop()` says so."""

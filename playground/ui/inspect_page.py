@@ -2,7 +2,8 @@
 
 Layout: the probe (test image, upload or drawing) and its prediction on top, outside the
 live fragment so that choosing one redraws everything; below, the time machine and one
-panel at a time (kernels, feature maps, pooling, frequency, Grad-CAM) in a fragment that
+panel at a time (kernels, feature maps, pooling, frequency, Grad-CAM, and what the network
+sees: favourite images, attributions, adversarial noise, feature space) in a fragment that
 refreshes twice a second while the run trains. Only the chosen panel is computed.
 
 Every figure is built from a CPU copy of the weights (the executor's latest weights or a
@@ -30,6 +31,8 @@ from playground.data.datasets import Dataset
 from playground.model import build as M
 from playground.runs import RunStatus
 from playground.train import trainer as T
+from playground.ui import (adversarial_panel, attribution_panel, favourite_images_panel,
+                           feature_space_panel)
 from playground.ui import runs
 from playground.ui import session
 from playground.ui import timing
@@ -44,6 +47,7 @@ SOURCES = ("Test image", "Upload", "Draw")
 MAX_TILES = 256          # kernels drawn per page
 EVOLUTION_FRAMES = 10
 CANVAS_SIZE = 224
+NOW = "now (the latest step)"
 
 
 @dataclass
@@ -249,7 +253,11 @@ def _time_machine(run: RunStatus) -> View:
         st.session_state["insp_pos"] = last
     columns = st.columns([5, 2])
     labels = [_moment(s.step, s.epoch) for s in snapshots]
-    labels.append(f"now: {_moment(run.step, run.step / run.steps_per_epoch)}")
+    # "now" without its step: Streamlit keeps a select slider's value as its label, and a
+    # label that changed with every refresh made the browser's next message name an option
+    # that no longer existed, which sent the slider back to the first snapshot (the step
+    # of "now" is written beside the slider).
+    labels.append(NOW)
     # Positions as options, steps and epochs on the thumb: a bare snapshot number means
     # nothing to a class.
     position = columns[0].select_slider(
@@ -374,8 +382,10 @@ def _draw_live(run: RunStatus, probe: Probe) -> str | None:
         _pooling_panel(probe, acts, infos)
     elif panel == "Frequency":
         _frequency_panel(view, probe, acts, infos)
-    else:
+    elif panel == "Grad-CAM":
         _grad_cam_panel(classes, view, probe, infos)
+    else:
+        _seeing_panel(panel, run, view, probe)
     st.caption(f"Panel built in {(time.perf_counter() - started) * 1000:.0f} ms.")
     return panel
 
@@ -663,6 +673,20 @@ def _frequency_panel(view: View, probe: Probe, acts: list[I.LayerActivation],
     with st.expander("What low-pass and high-pass look like", expanded=False):
         st.plotly_chart(_reference_figure(db, session.presenting()), width="stretch",
                         key="insp_refs")
+
+
+# --- what the network sees (favourite images, attributions, adversarial noise, features) ---
+
+def _seeing_panel(panel: str, run: RunStatus, view: View, probe: Probe) -> None:
+    data, analysis, running = _dataset(run), _analysis(run), _is_running(run)
+    if panel == "Favourite images":
+        favourite_images_panel.render(run, view, data, analysis, running)
+    elif panel == "Attributions":
+        attribution_panel.render(run, view, probe, data, analysis, running)
+    elif panel == "Adversarial noise":
+        adversarial_panel.render(run, view, probe, data, analysis, running)
+    else:
+        feature_space_panel.render(run, view, data, analysis, running)
 
 
 # --- Grad-CAM -----------------------------------------------------------------------------

@@ -65,6 +65,19 @@ def test_tight_and_trainer_loops_report_positive_figures(setup):
     assert ratios["d/c"] == pytest.approx(report.figure("d") / report.figure("c"))
 
 
+@pytest.mark.parametrize("panel", ["favourite images", "feature space"])
+def test_a_seeing_panel_row_runs_the_panels_work_beside_the_inspection(setup, panel):
+    model_spec, dataset, config = setup
+    result = B.measure_trainer(model_spec, config, dataset, torch.device("cpu"), STEPS,
+                               WARMUP, live_inspection=True, inspect_every=0.01, panel=panel)
+    assert result.key == f"d+{panel}" and result.images_per_s > 0
+    assert result.extra["panel_runs"] >= 1 and result.extra["panel_ms"] > 0
+    report = B.BenchReport(model_spec.name, dataset.name, "cpu", config.batch_size, 1,
+                           throughputs=[B.Throughput("c", "(c) x", 1, 100, 1.0), result])
+    assert report.ratios()[f"d+{panel}/c"] == pytest.approx(result.images_per_s / 100)
+    assert "d+attributions/c" not in report.ratios()   # rows not measured are not listed
+
+
 @needs_data
 def test_canonical_loop_and_markdown(setup, tmp_path):
     model_spec, dataset, config = setup

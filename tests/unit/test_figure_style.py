@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import pytest
 
 from playground.analysis import spectra as SP
-from playground.figures import diagram, inspection, training
+from playground.figures import diagram, inspection, seeing, training
 from playground.figures.lessons import (activations, convolution, deeper, dice, grids,
                                         invariance, normalisation, pooling, receptive_fields,
                                         signals, transposed, weight_sharing)
@@ -25,9 +25,10 @@ from playground.presets import load_preset
 
 MIN_TEXT_PX = 18
 MIN_CURVE_PX = 3
-MODULES: tuple[ModuleType, ...] = (training, inspection, diagram, activations, convolution, deeper,
-                                   dice, grids, invariance, normalisation, pooling,
-                                   receptive_fields, signals, transposed, weight_sharing)
+MODULES: tuple[ModuleType, ...] = (training, inspection, seeing, diagram, activations,
+                                   convolution, deeper, dice, grids, invariance, normalisation,
+                                   pooling, receptive_fields, signals, transposed,
+                                   weight_sharing)
 RNG = np.random.default_rng(0)
 
 
@@ -109,6 +110,26 @@ def _cases() -> dict[str, Callable[[Style], go.Figure]]:
             SP.reference_views(), style=s),
         "inspection.grad_cam_overlay": lambda s: inspection.grad_cam_overlay(
             image, RNG.random((3, 3)), title="t", style=s),
+        "seeing.image_grid": lambda s: seeing.image_grid(
+            RNG.random((10, 12, 12, 1)), [f"c{n}" for n in range(10)], title="t", style=s),
+        "seeing.image_spectra": lambda s: seeing.image_spectra(
+            [("a", RNG.random((12, 12)), RNG.random((12, 12)), RNG.random((12, 12)))] * 2,
+            title="t", style=s),
+        "seeing.unsigned_map": lambda s: seeing.unsigned_map(
+            image, RNG.random((12, 12)), title="t", style=s),
+        "seeing.signed_map": lambda s: seeing.signed_map(
+            image, RNG.normal(size=(12, 12)), title="t", unit="u", style=s),
+        "seeing.adversarial_images": lambda s: seeing.adversarial_images(
+            image, RNG.normal(size=image.shape) * 0.05, image, 0.05, ("a", "b", "c"),
+            title="t", style=s),
+        "seeing.spectra_pair": lambda s: seeing.spectra_pair(
+            RNG.random((12, 12)), RNG.random((12, 12)), ("a", "b"), title="t", style=s),
+        "seeing.robustness_curve": lambda s: seeing.robustness_curve(
+            np.array([0.0, 0.1, 0.2]), np.array([0.9, 0.5, 0.1]), title="t", style=s),
+        "seeing.feature_scatter": lambda s: seeing.feature_scatter(
+            RNG.normal(size=(30, 2)), np.arange(30) % 3, (np.arange(30) + 1) % 3 * (
+                np.arange(30) % 5 == 0) + np.arange(30) % 3 * (np.arange(30) % 5 != 0),
+            np.arange(30), ["a", "b", "c"], [0.3, 0.2], selected=4, title="t", style=s),
         "activations.activation_curves": lambda s: activations.activation_curves(
             {"relu": (x, np.maximum(x, 0), (x > 0) * 1.0)}, title="t", style=s),
         "convolution.conv_step": lambda s: convolution.conv_step(

@@ -14,6 +14,7 @@ from streamlit.delta_generator import DeltaGenerator
 from playground.lessons import TRAINING_AND_LIMITS, HOW_CONVOLUTION_WORKS
 from playground.lessons import LESSONS, PARTS as PART_NAMES
 from playground.ui import session
+from playground.ui.lesson_link import PARAM as LESSON_PARAM
 from playground.ui.learn import (activations, backward, channels, convolution, correlation,
                                  deeper, dice, frequency, invariance, normalisation, pooling,
                                  receptive_fields, signals, transposed, weight_sharing)
@@ -48,6 +49,7 @@ BY_LABEL = {lesson.label: lesson for lesson in LESSONS}
 
 def render() -> None:
     st.title("Learn how convolution works")
+    _open_linked_lesson()
     first = next(iter(PARTS))
     part = st.segmented_control("Part", tuple(PARTS), default=first, key="learn_part",
                                 label_visibility="collapsed")
@@ -59,6 +61,19 @@ def render() -> None:
         st.markdown(session.presentation_css(), unsafe_allow_html=True)
     with lesson_slot(lesson.slug).container(key=f"learn_{lesson.slug}"):
         RENDERERS[lesson.slug]()
+
+
+def _open_linked_lesson() -> None:
+    """A link from another page (`?lesson=<slug>`, see ui/lesson_link.py) picks its lesson
+    once; the parameter then leaves the address so the menu is free again."""
+    slug = st.query_params.get(LESSON_PARAM)
+    if slug is None:
+        return
+    del st.query_params[LESSON_PARAM]
+    linked = next((lesson for lesson in LESSONS if lesson.slug == slug), None)
+    if linked is not None:
+        st.session_state["learn_part"] = linked.part
+        st.session_state[LESSON_KEYS[linked.part]] = linked.label
 
 
 def lesson_slot(slug: str) -> DeltaGenerator:
