@@ -29,6 +29,7 @@ from playground.runs import (KEEP_RUNS_PER_SESSION, RunLimitError, RunRecords, R
                              RunSummary, UnknownRunError, run_label)
 from playground.ui.build.layer_labels import in_page_words
 from playground.ui.panels import TRAIN_PANELS as PANELS
+from playground.ui import live_records
 from playground.ui import runs
 from playground.ui import session
 from playground.ui import timing
@@ -45,6 +46,7 @@ SCHEDULE_NAMES = {"constant": "constant", "onecycle": "one-cycle",
 DEVICES = ("auto", "cpu", "cuda")
 SETTINGS_KEY = "settings-open"
 LOAD_FIRST_KEY = "load-first"  # a Train or Step waiting for its dataset's first load
+RECORDS_KEY = "live-records"   # the shown run's records read so far (live_records)
 # Height of the line of messages over the curves (what the run is doing, how it ended,
 # advice): fixed, so that a message coming or going never moves the curves.
 MESSAGES_PX = 64
@@ -449,7 +451,7 @@ def _draw_live_panels(settings: dict | None, run: RunStatus | None) -> RunRecord
         return None
     if run.dataset_note:
         st.warning(run.dataset_note)
-    records = runs.executor().records(run.run_id)
+    records = _records(run)
     steps, evals, epochs = records.steps, records.evals, records.epochs
     _status(run, steps, evals)
     dead = _dead_filters(run, len(evals))
@@ -483,6 +485,15 @@ def _draw_live_panels(settings: dict | None, run: RunStatus | None) -> RunRecord
     elif panel == "Compare runs":
         _compare(run, records)
     return records
+
+
+def _records(run: RunStatus) -> RunRecords:
+    """Every record of the run so far: those this session read before, plus the new ones
+    (a refresh reads only the steps since its last read)."""
+    kept = live_records.refresh(st.session_state.get(RECORDS_KEY), run,
+                                runs.executor().records)
+    st.session_state[RECORDS_KEY] = kept
+    return kept.records
 
 
 def _clock(seconds: float | None) -> str:
