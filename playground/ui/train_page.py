@@ -80,6 +80,9 @@ def render() -> None:
         # reopens it.
         with st.expander(label, expanded=True, key=SETTINGS_KEY, on_change="rerun"):
             settings = _settings_form(run)
+        # Load the chosen dataset while the user reads the page: the first Train finds it
+        # in memory (a press meanwhile waits for this same load, with its progress).
+        shared.preload(settings["dataset"])
         if settings["augment"]:
             _augmentation_examples(settings["dataset"])
     live = _is_live(run)
