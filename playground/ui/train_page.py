@@ -29,6 +29,7 @@ from playground.runs import (KEEP_RUNS_PER_SESSION, RunLimitError, RunRecords, R
                              RunSummary, UnknownRunError, run_label)
 from playground.ui.build.layer_labels import in_page_words
 from playground.ui.panels import TRAIN_PANELS as PANELS
+from playground.ui import background
 from playground.ui import live_records
 from playground.ui import runs
 from playground.ui import session
@@ -462,17 +463,21 @@ def _draw_live_panels(settings: dict | None, run: RunStatus | None) -> RunRecord
         _messages(run, steps, evals)
         for advice in Dg.training_advice(steps, evals, epochs,
                                          num_classes=run.spec.num_classes, lr=run.lr,
-                                         dead=dead):
+                                         dead=dead or []):
             (st.error if advice.level == "error" else st.warning)(
                 f"**{advice.title}.** {advice.text}")
     left, right = st.columns([3, 2])
     with left:
         by = st.segmented_control("Curves against", ["step", "epoch"], default="step",
                                   key="curve_axis") or "step"
-        st.plotly_chart(figures.training_curves(steps, evals, by=by, epoch_records=epochs,
-                                                height=400, lr_changes=records.lr_changes,
-                                                style=session.figure_style()),
-                        width="stretch", key="curves")
+        # Rebuilt only when a record came (every 20 steps), not at every refresh.
+        style = session.figure_style()
+        version = (run.number, by, style, len(steps), len(evals), len(epochs),
+                   len(records.lr_changes), steps[-1].step if steps else 0)
+        curves = _cached("curves", run, version, lambda: figures.training_curves(
+            steps, evals, by=by, epoch_records=epochs, height=400,
+            lr_changes=records.lr_changes, style=style))
+        st.plotly_chart(curves, width="stretch", key="curves")
     with right:
         _first_kernels(run)
     shown = session.visible_panels(PANELS)
@@ -621,9 +626,11 @@ def _first_kernels(run: RunStatus) -> None:
     out_channels, in_channels, kernel_h, kernel_w = weights.shape
     title = (f"Layer {conv.index} kernels at step {step} ({out_channels} x {in_channels}, "
              f"{kernel_h}x{kernel_w})")
-    st.plotly_chart(figures.first_layer_kernels(weights, title=title, height=460,
-                                                style=session.figure_style()),
-                    width="stretch", key="kernels",
+    style = session.figure_style()
+    kernels = _cached("first-kernels", run, (run.number, step, style),
+                      lambda: figures.first_layer_kernels(weights, title=title, height=460,
+                                                          style=style))
+    st.plotly_chart(kernels, width="stretch", key="kernels",
                     config={"displayModeBar": False})  # it would cover the title
     if in_channels == 3:
         st.caption("Each kernel as one colour picture of its red, green and blue weights: "
@@ -746,20 +753,27 @@ def _layer_names(analysis: M.Analysis) -> dict[int, str]:
             for info in analysis.layers}
 
 
-def _dead_filters(run: RunStatus, version: int) -> list[Dg.DeadFilters]:
-    """Dead filters on the first test images, on a copy of the weights, once per evaluation."""
+def _dead_filters(run: RunStatus, version: int) -> list[Dg.DeadFilters] | None:
+    """Dead filters on the first test images, on a copy of the weights, once per evaluation;
+    counted in the background while the page refreshes by itself (None until the first
+    count is done: a forward pass would make that refresh the slowest of the epoch)."""
     analysis = _analysis(run)
+    if not any(info.type == "conv" for info in analysis.layers):
+        return []
+    # Read here, in the page's thread: the work must not touch the session.
+    executor, data, run_id, model_spec = runs.executor(), _test_set(run), run.run_id, run.spec
 
     def compute():
-        if not any(info.type == "conv" for info in analysis.layers):
-            return []
-        _, state = runs.executor().latest_weights(run.run_id)
-        return V.dead_filters(run.spec, state, _test_set(run), DEAD_FILTER_IMAGES, analysis)
+        _, state = executor.latest_weights(run_id)
+        return V.dead_filters(model_spec, state, data, DEAD_FILTER_IMAGES, analysis)
 
-    return _cached("dead", run, (version, run.step == 0), compute)
+    dead, _ = background.latest("dead", (run.run_id, run.number), (version, run.step == 0),
+                                compute, wait=not _is_live(run))
+    return dead
 
 
-def _diagnostics(run: RunStatus, records: RunRecords, dead: list[Dg.DeadFilters]) -> None:
+def _diagnostics(run: RunStatus, records: RunRecords,
+                 dead: list[Dg.DeadFilters] | None) -> None:
     norms = records.norms
     st.markdown("**Weight and gradient norms per layer.** Gradients that shrink to almost "
                 "nothing in the first layers mean those layers stop learning; norms that "
@@ -773,7 +787,9 @@ def _diagnostics(run: RunStatus, records: RunRecords, dead: list[Dg.DeadFilters]
     st.markdown(f"**Dead filters**: filters whose ReLU output is zero for every one of the "
                 f"first {DEAD_FILTER_IMAGES} test images. They get no gradient, so they "
                 "never learn again.")
-    if dead:
+    if dead is None:
+        st.caption("Counting dead filters on the latest weights...")
+    elif dead:
         st.plotly_chart(figures.dead_filter_bars(
             [(f"layer {d.conv_index}", d.dead, d.total) for d in dead],
             style=session.figure_style()),
