@@ -694,19 +694,23 @@ def _confusion(run: RunStatus) -> None:
         st.container(height=CONFUSION_PX, border=False, key="confusion-room")
         return
 
+    # Read here, in the page's thread: the figure is built off the refresh.
+    data, num_classes, style = _test_set(run), run.spec.num_classes, session.figure_style()
+
     def figure():  # changes only with the predictions: once per evaluation
-        data = _test_set(run)
-        matrix = Dg.confusion_matrix(predictions.predicted, data.test_y, run.spec.num_classes)
+        matrix = Dg.confusion_matrix(predictions.predicted, data.test_y, num_classes)
         accuracy = np.trace(matrix) / max(matrix.sum(), 1)
         return figures.confusion_matrix(
             matrix, data.classes,
-            title=f"{accuracy:.1%} of {matrix.sum():,} test images right",
-            style=session.figure_style())
+            title=f"{accuracy:.1%} of {matrix.sum():,} test images right", style=style)
 
-    version = (predictions.step, id(predictions), session.figure_style())
-    st.plotly_chart(_cached("confusion", run, version, figure),
-                    width="stretch",
-                    key="confusion")
+    version = (predictions.step, id(predictions), style)
+    matrix, _ = background.latest("confusion", (run.run_id, run.number), version, figure,
+                                  wait=not _is_live(run))
+    if matrix is None:  # the first one, on its way
+        st.container(height=CONFUSION_PX, border=False, key="confusion-room")
+        return
+    st.plotly_chart(matrix, width="stretch", key="confusion")
 
 
 def _gallery(run: RunStatus) -> None:
