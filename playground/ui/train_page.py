@@ -81,9 +81,6 @@ def render() -> None:
         # reopens it.
         with st.expander(label, expanded=True, key=SETTINGS_KEY, on_change="rerun"):
             settings = _settings_form(run)
-        # Load the chosen dataset while the user reads the page: the first Train finds it
-        # in memory (a press meanwhile waits for this same load, with its progress).
-        shared.preload(settings["dataset"])
         if settings["augment"]:
             _augmentation_examples(settings["dataset"])
     live = _is_live(run)
@@ -144,6 +141,9 @@ def _settings_form(run: RunStatus | None) -> dict:
     dataset = top[1].selectbox("Dataset", DATASET_NAMES, disabled=locked,
                                index=DATASET_NAMES.index(default_dataset),
                                key=f"dataset-{suffix}")
+    # Load the chosen dataset while the user reads the page (and while the training time
+    # below is measured): the first Train finds it in memory, or waits for this same load.
+    shared.preload(dataset)
     optimizer = top[2].selectbox("Optimizer", tuple(S.OPTIMIZER_LABELS), disabled=locked,
                                  index=tuple(S.OPTIMIZER_LABELS).index(config.optimizer),
                                  format_func=S.OPTIMIZER_LABELS.get, key=f"optimizer-{suffix}")
