@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import time
 
 import numpy as np
 
@@ -48,6 +49,7 @@ DEVICES = ("auto", "cpu", "cuda")
 SETTINGS_KEY = "settings-open"
 LOAD_FIRST_KEY = "load-first"  # a Train or Step waiting for its dataset's first load
 RECORDS_KEY = "live-records"   # the shown run's records read so far (live_records)
+PRESSED_KEY = "train-pressed"  # when Train was pressed, until the first point is drawn
 # Height of the line of messages over the curves (what the run is doing, how it ended,
 # advice): fixed, so that a message coming or going never moves the curves.
 MESSAGES_PX = 64
@@ -337,6 +339,7 @@ def _start(settings: dict | None, loaded: bool = False) -> None:
         return
     if not loaded:  # a command from the page itself: the expander is drawn already
         _close_settings()
+        st.session_state[PRESSED_KEY] = time.perf_counter()
     if not loaded and _needs_load(settings, _current_status()):
         st.session_state[LOAD_FIRST_KEY] = ("train", False)
         return
@@ -344,6 +347,20 @@ def _start(settings: dict | None, loaded: bool = False) -> None:
     run_id = run.run_id if _reusable(run, settings) else _new_run(settings)
     if run_id is not None:
         runs.start(run_id)
+        timing.note("train started", _since_press())
+
+
+def _since_press() -> float:
+    """Milliseconds since Train was pressed (for the timing log)."""
+    return (time.perf_counter() - st.session_state.get(PRESSED_KEY, time.perf_counter())) * 1000
+
+
+def _first_point_drawn(run: RunStatus, steps) -> None:
+    """Log how long the first curve point took from the press, and the training in it."""
+    if steps and PRESSED_KEY in st.session_state:
+        timing.note("first point", _since_press(), step=run.step,
+                    train_seconds=run.train_seconds, spec=run.spec.name)
+        del st.session_state[PRESSED_KEY]
 
 
 def _step(settings: dict | None, epoch: bool, loaded: bool = False) -> None:
@@ -457,6 +474,7 @@ def _draw_live_panels(settings: dict | None, run: RunStatus | None) -> RunRecord
         st.warning(run.dataset_note)
     records = _records(run)
     steps, evals, epochs = records.steps, records.evals, records.epochs
+    _first_point_drawn(run, steps)
     _status(run, steps, evals)
     dead = _dead_filters(run, len(evals))
     with st.container(height=MESSAGES_PX, border=False, key="run-messages"):
