@@ -235,6 +235,9 @@ def one_round(browser, args: argparse.Namespace, number: int) -> dict:
     url = f"http://127.0.0.1:{port}"
     result: dict = {"load_before": os.getloadavg()[0]}
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    # A busy machine can keep a button disabled for a while (the page is still measuring
+    # the training time of a newly chosen preset): a click waits for it, not 30 s.
+    page.set_default_timeout(180_000)
     launched = time.monotonic()
     process = start_server(port, log_path, Path(args.root), args.server_python)
     try:
