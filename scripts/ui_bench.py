@@ -157,14 +157,29 @@ def choose_preset(page, label: str) -> None:
     page.get_by_text(f"{label}", exact=False).first.wait_for()
 
 
-def press_train_to_first_point(page, timeout: float = 180) -> float:
+PROGRESS_TEXT = re.compile(r"^step [\d,]+ of ([\d,]+)$")
+
+
+def run_length(page) -> str | None:
+    """The total of the progress line ("step 120 of 938") of the run shown, if any."""
+    line = page.get_by_text(PROGRESS_TEXT)
+    if not line.count():
+        return None
+    match = PROGRESS_TEXT.match(line.first.inner_text().strip())
+    return match.group(1) if match else None
+
+
+def press_train_to_first_point(page, timeout: float = 600) -> float:
     """Press Train as soon as it is enabled; seconds from the press to the first point
-    of the loss curve in the browser."""
+    of the new run's loss curve in the browser (a run of another length than the one shown
+    before: the old run's curve must not count)."""
     train = button(page, "Train")
-    wait_until(lambda: train.count() and train.is_enabled(), 60)
+    wait_until(lambda: train.count() and train.is_enabled(), 180)
+    before = run_length(page)
     pressed = time.monotonic()
     train.click()
-    wait_until(lambda: curve_points(page) >= 1, timeout)
+    wait_until(lambda: run_length(page) not in (None, before) and curve_points(page) >= 1,
+               timeout, poll=0.05)
     return time.monotonic() - pressed
 
 
