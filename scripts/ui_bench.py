@@ -215,14 +215,35 @@ def measure_train_refresh(page, log_path: Path, limit: float) -> dict:
             "app_images_per_s": last["step"] * last["batch"] / last["train_seconds"]}
 
 
-def measure_cifar_first_point(page, preset: str) -> float:
-    """Choose a CIFAR-10 preset (the page starts loading CIFAR-10 at once) and press Train
-    right away; the run is stopped once its first point is drawn."""
-    choose_preset(page, preset)
-    seconds = press_train_to_first_point(page)
-    button(page, "Stop").click()
-    wait_until(lambda: button(page, "Train").is_enabled(), 60)
-    return seconds
+def new_session(browser, url: str):
+    """A new browser tab on the app, its Train button usable: a session of its own.
+
+    Each measurement after the first gets one: after a run was stopped, choosing another
+    preset and pressing Train starts the new run on the server but the page is not redrawn
+    (a fault of the app, also on main at 34698ae, not yet found)."""
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    # A busy machine can keep a button disabled for a while (the page is still measuring
+    # the training time of a newly chosen preset): a click waits for it, not 30 s.
+    page.set_default_timeout(180_000)
+    page.goto(url)
+    page.get_by_role("heading", name="Train a CNN, live").wait_for()
+    train = button(page, "Train")
+    wait_until(lambda: train.count() and train.is_enabled(), 180)
+    return page
+
+
+def measure_cifar_first_point(browser, url: str, preset: str) -> float:
+    """In a new session, choose a CIFAR-10 preset (the page starts loading CIFAR-10 at
+    once) and press Train right away; the run is stopped once its first point is drawn."""
+    page = new_session(browser, url)
+    try:
+        choose_preset(page, preset)
+        seconds = press_train_to_first_point(page)
+        button(page, "Stop").click()
+        wait_until(lambda: button(page, "Train").is_enabled(), 120)
+        return seconds
+    finally:
+        page.close()
 
 
 def open_inspect(page) -> None:
@@ -265,12 +286,17 @@ def one_round(browser, args: argparse.Namespace, number: int) -> dict:
         say(f"  {result['mnist_first_point_s']:.2f} s {result['mnist_press']}\n  Train page "
             "refreshes until the run ends...")
         result["train"] = measure_train_refresh(page, log_path, args.train_limit)
+        if button(page, "Stop").is_enabled():
+            button(page, "Stop").click()
         say(f"  {result['train']}\n  first Train of CIFAR-10 ({args.cifar_preset})...")
         since = time.time()
-        result["cifar_first_point_s"] = measure_cifar_first_point(page, args.cifar_preset)
+        result["cifar_first_point_s"] = measure_cifar_first_point(browser, url,
+                                                                  args.cifar_preset)
         result["cifar_press"] = press_breakdown(log_path, since)
         say(f"  {result['cifar_first_point_s']:.2f} s {result['cifar_press']}\n  Inspect page while "
             f"{args.inspect_preset} trains...")
+        page.close()
+        page = new_session(browser, url)
         choose_preset(page, args.inspect_preset)
         button(page, "Train").click()
         wait_until(lambda: page.get_by_text(re.compile(r"^step [1-9][\d,]* of [\d,]+$"))
