@@ -218,9 +218,10 @@ def measure_train_refresh(page, log_path: Path, limit: float) -> dict:
 def new_session(browser, url: str):
     """A new browser tab on the app, its Train button usable: a session of its own.
 
-    Each measurement after the first gets one: after a run was stopped, choosing another
-    preset and pressing Train starts the new run on the server but the page is not redrawn
-    (a fault of the app, also on main at 34698ae, not yet found)."""
+    Each measurement after the first gets one. (A fault of the app, also on main at
+    34698ae and not yet fixed: after choosing a preset with augmentation on, whose
+    "What augmentation does" panel is drawn above the live part, Train starts the run on
+    the server but the page is not redrawn; MNIST 99%, without augmentation, is.)"""
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     # A busy machine can keep a button disabled for a while (the page is still measuring
     # the training time of a newly chosen preset): a click waits for it, not 30 s.
