@@ -246,7 +246,21 @@ def measure_cifar_first_point(browser, url: str, preset: str, limit: float) -> f
             say("  no first point drawn: the page was not redrawn after Train")
             return None
     finally:
+        stop_shown_run(page)
         page.close()
+
+
+def stop_shown_run(page) -> None:
+    """Stop the session's run (a reload draws a page the fault above left undrawn), so
+    that it does not hold the training slot the next run needs."""
+    page.reload()
+    stop = button(page, "Stop")
+    try:
+        wait_until(lambda: stop.count() and stop.is_enabled(), 60)
+    except SystemExit:
+        return  # it ended by itself
+    stop.click()
+    wait_until(lambda: button(page, "Train").is_enabled(), 120)
 
 
 def open_inspect(page) -> None:
