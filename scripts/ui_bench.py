@@ -492,7 +492,9 @@ def main() -> int:
         shown = "-" if value is None else f"{value:,.2f}"
         print(f"{target}: {shown} (limit {limit:g}): {verdict}", file=sys.stderr)
     if args.markdown:
-        command = f"python scripts/ui_bench.py --repeats {args.repeats} --markdown BENCHMARKS.md"
+        limit = "" if args.train_limit == 120 else f" --train-limit {args.train_limit:g}"
+        command = (f"python scripts/ui_bench.py --repeats {args.repeats}{limit} "
+                   "--markdown BENCHMARKS.md")
         write_section(args.markdown, SECTION, to_markdown(result, command))
         print(f"wrote {args.markdown}", file=sys.stderr)
     return 0
