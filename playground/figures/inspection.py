@@ -143,7 +143,8 @@ def kernel_grid(weights: np.ndarray, scale: str = "layer", first_out: int = 0,
         shown, limit, bar_title = real, _symmetric_limit(real), "weight"
     out_index = np.where(owner >= 0, owner // in_channels + first_out, -1)
     in_index = np.where(owner >= 0, owner % in_channels, -1)
-    custom = np.stack([real, out_index, in_index], axis=-1)
+    # float32: the weights are float32 anyway, and float64 doubled what every refresh sends
+    custom = np.stack([real, out_index, in_index], axis=-1).astype(np.float32)
     heatmap = go.Heatmap(
         z=shown, customdata=custom, colorscale=style.diverging, zmid=0, zmin=-limit,
         zmax=limit, hoverongaps=False, colorbar=style.colorbar(bar_title),
@@ -202,15 +203,39 @@ def kernel_evolution(frames: Sequence[tuple[int, np.ndarray]], title: str = "", 
 
 # --- feature maps -------------------------------------------------------------------------
 
+# Cells a feature grid sends at most: a wide layer on big images (64 channels of 112x112)
+# would otherwise send megabytes on every refresh, more than a chart can show anyway.
+MAX_GRID_CELLS = 160_000
+
+
+def shrink_maps(maps: np.ndarray, max_cells: int = MAX_GRID_CELLS) -> tuple[np.ndarray, int]:
+    """(maps [C, h, w] averaged over factor x factor blocks, factor): factor 1 (the maps
+    as they are) when they fit in `max_cells`, else the smallest that fits."""
+    count, height, width = maps.shape
+    factor = max(1, math.ceil(math.sqrt(count * height * width / max_cells)))
+    if factor == 1 or min(height, width) < factor:
+        return maps, 1
+    height, width = height // factor, width // factor
+    blocks = maps[:, :height * factor, :width * factor].reshape(
+        count, height, factor, width, factor)
+    return blocks.mean(axis=(2, 4)), factor
+
+
 def feature_grid(maps: np.ndarray, title: str = "", selected: int | None = None,
                  limit: float | None = None, *, style: Style = DEFAULT) -> go.Figure:
     """All channels [C, h, w] of one layer for the probe, tiled, on one signed scale
-    (white is zero, so dead ReLU units read as white). `selected` is outlined."""
+    (white is zero, so dead ReLU units read as white). `selected` is outlined. Maps too
+    big to send whole are shown averaged over blocks (`shrink_maps`; the title says so)."""
     maps = np.asarray(maps, dtype=np.float32)
     if maps.ndim != 3:
         raise ValueError(f"expected maps [C, h, w], got {list(maps.shape)}")
+    maps, factor = shrink_maps(maps)
+    if factor > 1:
+        title = f"{title} (averaged over {factor}x{factor} blocks)".strip()
     tiled, owner = tile(maps)
     limit = limit or _symmetric_limit(tiled)
+    # channel numbers in int16 (a layer has far fewer than 32,768): half of int32's bytes
+    owner = owner.astype(np.int16) if maps.shape[0] < 2**15 else owner
     heatmap = go.Heatmap(
         z=tiled, customdata=owner, colorscale=style.diverging, zmid=0, zmin=-limit,
         zmax=limit, hoverongaps=False, colorbar=style.colorbar("value"),

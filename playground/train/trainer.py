@@ -141,6 +141,10 @@ class Trainer:
         self._thread_done = False      # the thread has finished all its work
         self._reset_when_stopped = False  # reset() came while the thread was finishing
         self._doing = IN_STEP          # what the thread is doing (for a failure's advice)
+        # Weights copied at a step's end for readers that found a step under way
+        # (`_reader_copy`): (step, CPU state_dict), and whether one asked since.
+        self._for_readers: tuple[int, dict[str, torch.Tensor]] | None = None
+        self._reader_asked = False
 
         self.step_records: list[StepRecord] = []
         self.eval_records: list[EvalRecord] = []
@@ -196,6 +200,7 @@ class Trainer:
             self.lr_changes = []
             self._pending_steps, self._lr_scale, self._lr_pending = 0, 1.0, False
             self._snapshots = SnapshotRing(self.options.snapshot_every)
+            self._for_readers, self._reader_asked = None, False
             self.time_to_target = None
             self._state, self._message = READY, ""
             self._take_snapshot()
@@ -213,6 +218,7 @@ class Trainer:
             self.epoch_records = list(progress.epochs)
             self.lr_changes = list(progress.lr_changes)
             self._snapshots = SnapshotRing(self.options.snapshot_every)
+            self._for_readers, self._reader_asked = None, False
             self._state, self._message = state, message
             self._take_snapshot()
 
@@ -353,24 +359,46 @@ class Trainer:
             return self._snapshots.list()
 
     def latest_weights(self) -> tuple[int, dict[str, torch.Tensor]]:
-        """(step, CPU copy of the current state_dict), taken between two training steps;
-        during a step longer than READ_WAIT_SECONDS, the newest snapshot's."""
-        if not self._model_lock.acquire(timeout=READ_WAIT_SECONDS):
-            newest = self.snapshots()[-1]
-            return newest.step, dict(newest.state)
-        try:
-            return self.step_count, _cpu_copy(self.read_network.state_dict())
-        finally:
-            self._model_lock.release()
+        """(step, CPU copy of the current state_dict), taken between two training steps.
+        During a step: the copy the thread made at the end of an earlier step for a reader
+        (see `_reader_copy`), else, after waiting READ_WAIT_SECONDS, the newest snapshot's."""
+        if self._model_lock.acquire(blocking=False):
+            try:
+                return self.step_count, _cpu_copy(self.read_network.state_dict())
+            finally:
+                self._model_lock.release()
+        step, state = self._reader_copy()
+        return step, dict(state)
 
     def tensor_copy(self, name: str) -> tuple[int, torch.Tensor]:
         """(step, CPU copy of one state_dict entry): what a live panel needs, nothing more;
-        during a step longer than READ_WAIT_SECONDS, the newest snapshot's."""
+        during a step, as `latest_weights`."""
+        if self._model_lock.acquire(blocking=False):
+            try:
+                return self.step_count, _cpu_tensor(self.read_network.state_dict()[name])
+            finally:
+                self._model_lock.release()
+        step, state = self._reader_copy()
+        return step, state[name]
+
+    def _reader_copy(self) -> tuple[int, dict[str, torch.Tensor]]:
+        """Weights for a reader that found a step under way, without waiting for it.
+
+        The training thread holds the model lock through every step and takes it again at
+        once, so a reader that waits for it mostly waits its whole timeout (a page refresh
+        lost 50 ms that way). Instead the reader asks the thread to copy the weights at the
+        end of the step in progress and takes the copy made for the previous ask: a page
+        that refreshes twice a second sees weights one refresh old. The first ask (no
+        copy yet, or one older than the newest snapshot) waits as before."""
+        self._reader_asked = True
+        copied = self._for_readers
+        newest = self.snapshots()[-1]
+        if copied is not None and copied[0] >= newest.step:
+            return copied
         if not self._model_lock.acquire(timeout=READ_WAIT_SECONDS):
-            newest = self.snapshots()[-1]
-            return newest.step, newest.state[name]
+            return newest.step, newest.state
         try:
-            return self.step_count, _cpu_tensor(self.read_network.state_dict()[name])
+            return self.step_count, _cpu_copy(self.read_network.state_dict())
         finally:
             self._model_lock.release()
 
@@ -531,6 +559,10 @@ class Trainer:
                 self.scheduler.step()
                 self._apply_lr()
             self.step_count += 1
+            if self._reader_asked:  # a page read the weights during this step
+                self._reader_asked = False
+                self._for_readers = (self.step_count,
+                                     _cpu_copy(self.read_network.state_dict()))
         loss_sum = loss * len(labels)
         for progress in (self._progress, self._epoch_progress):
             progress.loss_sum = loss_sum if progress.loss_sum is None else progress.loss_sum + loss_sum

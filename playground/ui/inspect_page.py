@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 import numpy as np
 import streamlit as st
@@ -48,6 +49,7 @@ MAX_TILES = 256          # kernels drawn per page
 EVOLUTION_FRAMES = 10
 CANVAS_SIZE = 224
 NOW = "now (the latest step)"
+Value = TypeVar("Value")
 
 
 @dataclass
@@ -331,6 +333,15 @@ def _activations(view: View, probe: Probe) -> list[I.LayerActivation]:
     return st.session_state["insp_acts"]
 
 
+def _view_cached(name: str, inputs: tuple, build: Callable[[], Value]) -> Value:
+    """A figure (or computation) of the weights shown, rebuilt only when those weights
+    (the view's network), `inputs` (the probe, the panel's own choices) or the figure style
+    changed: a refresh that finds the same step, as while paused, on a snapshot or between
+    two slow training steps, sends the figure it built before."""
+    version = (st.session_state.get("insp_network_key"), inputs, session.figure_style())
+    return session.cached(f"insp_view_{name}", version, build)
+
+
 # --- the live part ------------------------------------------------------------------------
 
 def _live(run_id: str, probe: Probe) -> None:
@@ -364,9 +375,11 @@ def _draw_live(run: RunStatus, probe: Probe) -> str | None:
                         config={"displayModeBar": False})
     with right:
         title = f"Prediction: {chart_names[predicted]} ({probs[predicted]:.0%}){verdict}"
-        st.plotly_chart(IF.probabilities(probs, chart_names, probe.true_class, title=title,
-                                         height=300, style=session.figure_style()),
-                        width="stretch", key="insp_probs_chart",
+        figure = _view_cached(
+            "probabilities", (probe.key, probe.true_class),
+            lambda: IF.probabilities(probs, chart_names, probe.true_class, title=title,
+                                     height=300, style=session.figure_style()))
+        st.plotly_chart(figure, width="stretch", key="insp_probs_chart",
                         config={"displayModeBar": False})
     shown = session.visible_panels(PANELS)
     if not shown:
@@ -440,17 +453,20 @@ def _kernels_panel(run: RunStatus, view: View, infos: list) -> None:
     chunk, first = IF.kernel_page(weights, page, per_page)
     title = (f"{_capital(unit.label)} kernels at step {view.step:,}: out {first}–"
              f"{first + len(chunk) - 1} of {out_channels}")
-    st.plotly_chart(IF.kernel_grid(chunk, "layer" if scale == "per layer" else "kernel",
-                                   first, title, style=session.figure_style()),
-                    width="stretch",
-                    key="insp_kernels")
+    grid = _view_cached("kernels", (unit.name, scale, page, title),
+                        lambda: IF.kernel_grid(chunk, "layer" if scale == "per layer"
+                                               else "kernel", first, title,
+                                               style=session.figure_style()))
+    st.plotly_chart(grid, width="stretch", key="insp_kernels")
     if in_channels > shown_in:
         st.caption(f"Columns are input channels 0–{shown_in - 1} of {in_channels}.")
     if in_channels == 3 and unit.name == units[0].name and run.spec.input[0] == 3:
-        st.plotly_chart(IF.rgb_kernel_images(chunk, first, "The same kernels as colour "
-                                                           "images (grey = 0)",
-                                         style=session.figure_style()),
-                        width="stretch", key="insp_rgb_kernels")
+        images = _view_cached(
+            "rgb_kernels", (unit.name, page),
+            lambda: IF.rgb_kernel_images(chunk, first, "The same kernels as colour images "
+                                                       "(grey = 0)",
+                                         style=session.figure_style()))
+        st.plotly_chart(images, width="stretch", key="insp_rgb_kernels")
     _evolution(run.run_id, unit, weights.shape)
 
 
@@ -542,11 +558,12 @@ def _feature_panel(view: View, probe: Probe, acts: list[I.LayerActivation],
     stats[3].metric("zeros", f"{float((maps == 0).mean()):.0%}",
                     help="Share of exactly zero values: the units a ReLU switched off")
     label = "" if which == "output" else f" ({which})"
-    st.plotly_chart(IF.feature_grid(maps, f"{name} feature maps{label}, {maps.shape[0]} "
-                                          "channels", selected=channel,
-                                    style=session.figure_style()),
-                    width="stretch", key="insp_fm_grid")
-    _receptive_field(infos, probe, info, unit, maps[channel], channel)
+    grid = _view_cached(
+        "feature_grid", (probe.key, choice, which, channel),
+        lambda: IF.feature_grid(maps, f"{name} feature maps{label}, {maps.shape[0]} channels",
+                                selected=channel, style=session.figure_style()))
+    st.plotly_chart(grid, width="stretch", key="insp_fm_grid")
+    _receptive_field(infos, probe, info, unit, maps[channel], channel, which)
 
 
 def _feature_label(info, unit: I.ConvUnit | None) -> str:
@@ -556,7 +573,7 @@ def _feature_label(info, unit: I.ConvUnit | None) -> str:
 
 
 def _receptive_field(infos: list, probe: Probe, info, unit: I.ConvUnit | None,
-                     channel_map: np.ndarray, channel: int) -> None:
+                     channel_map: np.ndarray, channel: int, which: str) -> None:
     height, width = channel_map.shape
     owner = info.index if unit is None else unit.name
     stored = st.session_state.get("insp_rf_pixel")
@@ -564,11 +581,12 @@ def _receptive_field(infos: list, probe: Probe, info, unit: I.ConvUnit | None,
         stored = (owner, height // 2, width // 2)
     left, right = st.columns(2)
     with left:
-        event = st.plotly_chart(
-            IF.clickable_map(channel_map, f"Channel {channel}: click a pixel",
-                             selected=stored[1:], style=session.figure_style()),
-            width="stretch", key="insp_rf_click", on_select="rerun",
-            selection_mode="points")
+        clickable = _view_cached(
+            "clickable_map", (probe.key, owner, which, channel, stored),
+            lambda: IF.clickable_map(channel_map, f"Channel {channel}: click a pixel",
+                                     selected=stored[1:], style=session.figure_style()))
+        event = st.plotly_chart(clickable, width="stretch", key="insp_rf_click",
+                                on_select="rerun", selection_mode="points")
     points = (event or {}).get("selection", {}).get("points", []) if event else []
     if points:
         point = points[0]
@@ -620,14 +638,17 @@ def _pooling_panel(probe: Probe, acts: list[I.LayerActivation], infos: list) -> 
                                           key="insp_pool_channel"))
     layer = info.layer
     stride = layer.stride or layer.kernel_size
-    result = I.pool_compare(features[channel:channel + 1], layer.kernel_size, stride,
-                            layer.padding)
     title = (f"Layer {info.index} ({info.type}), channel {channel}"
              + ("" if mode == own else f": what {mode} pooling would give instead"))
-    st.plotly_chart(IF.pooling(features[channel], result.max_output[0], result.avg_output[0],
-                               result.argmax_rows[0], result.argmax_cols[0],
-                               layer.kernel_size, stride, layer.padding, mode, title,
-                               style=session.figure_style()),
+
+    def figure():
+        result = I.pool_compare(features[channel:channel + 1], layer.kernel_size, stride,
+                                layer.padding)
+        return IF.pooling(features[channel], result.max_output[0], result.avg_output[0],
+                          result.argmax_rows[0], result.argmax_cols[0], layer.kernel_size,
+                          stride, layer.padding, mode, title, style=session.figure_style())
+
+    st.plotly_chart(_view_cached("pooling", (probe.key, info.index, mode, channel), figure),
                     width="stretch", key="insp_pool")
     if mode == "max":
         st.caption("Orange circles: the winning (largest) value in each window; only it "
@@ -659,17 +680,21 @@ def _frequency_panel(view: View, probe: Probe, acts: list[I.LayerActivation],
                           key="insp_freq_db") == "dB"
     kernel = weights[out, inn]
     title = f"{_capital(unit.label)} kernel out {out}, in {inn}"
-    st.plotly_chart(IF.frequency_response(SP.frequency_view(kernel, db), title=title,
-                                          style=session.figure_style()),
-                    width="stretch", key="insp_freq")
+    response = _view_cached(
+        "frequency", (unit.name, out, inn, db),
+        lambda: IF.frequency_response(SP.frequency_view(kernel, db), title=title,
+                                      style=session.figure_style()))
+    st.plotly_chart(response, width="stretch", key="insp_freq")
     st.caption("Angle: the direction (counter-clockwise from →) in which the kernel "
                "responds to change, perpendicular to the edges it finds: Sobel x is 0°.")
     features = _conv_activation(view, probe, unit).input
-    st.plotly_chart(IF.convolution_theorem(SP.theorem_view(features[inn], kernel, db),
-                                           title="Convolution theorem on this conv's input "
-                                                 f"(channel {inn})",
-                                           style=session.figure_style()),
-                    width="stretch", key="insp_theorem")
+    theorem = _view_cached(
+        "theorem", (probe.key, unit.name, out, inn, db),
+        lambda: IF.convolution_theorem(SP.theorem_view(features[inn], kernel, db),
+                                       title="Convolution theorem on this conv's input "
+                                             f"(channel {inn})",
+                                       style=session.figure_style()))
+    st.plotly_chart(theorem, width="stretch", key="insp_theorem")
     with st.expander("What low-pass and high-pass look like", expanded=False):
         st.plotly_chart(_reference_figure(db, session.presenting()), width="stretch",
                         key="insp_refs")
@@ -699,11 +724,14 @@ def _grad_cam_panel(classes: list[str], view: View, probe: Probe, infos: list) -
     choice = st.selectbox("Explain class", [None, *range(len(classes))], key="insp_cam_class",
                           format_func=lambda i: "the predicted class" if i is None
                           else classes[i])
-    cam, used = I.grad_cam(view.network, probe.tensor, index, choice)
-    st.plotly_chart(IF.grad_cam_overlay(probe.image, cam,
-                                        f"Grad-CAM of layer {index} for "
-                                        f"“{for_chart(classes[used])}”",
-                                        style=session.figure_style()),
+
+    def figure():
+        cam, used = I.grad_cam(view.network, probe.tensor, index, choice)
+        return IF.grad_cam_overlay(probe.image, cam, f"Grad-CAM of layer {index} for "
+                                                     f"“{for_chart(classes[used])}”",
+                                   style=session.figure_style())
+
+    st.plotly_chart(_view_cached("grad_cam", (probe.key, index, choice), figure),
                     width="stretch", key="insp_cam")
     st.caption("Bright: where the last feature maps most raise this class's score "
                "(gradient-weighted channels, ReLU, upsampled).")

@@ -33,3 +33,13 @@ def timed(what: str, **fields: object) -> Iterator[dict]:
                   "at": time.time(), **extra}
         with _write_lock, open(path, "a", encoding="utf-8") as log:
             log.write(json.dumps(record, default=str) + "\n")
+
+
+def note(what: str, ms: float, **fields: object) -> None:
+    """Log one figure measured elsewhere (e.g. from a button press to the first point)."""
+    path = os.environ.get(LOG_ENV)
+    if not path:
+        return
+    record = {"what": what, "ms": ms, "at": time.time(), **fields}
+    with _write_lock, open(path, "a", encoding="utf-8") as log:
+        log.write(json.dumps(record, default=str) + "\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import time
 
 import numpy as np
 
@@ -31,6 +32,8 @@ from playground.ui.build.layer_labels import in_page_words
 from playground.ui.panels import TRAIN_PANELS as PANELS
 from playground.data import uploads
 from playground.ui import dataset_upload
+from playground.ui import background
+from playground.ui import live_records
 from playground.ui import runs
 from playground.ui import uploaded
 from playground.ui import weights_upload
@@ -49,6 +52,8 @@ SCHEDULE_NAMES = {"constant": "constant", "onecycle": "one-cycle",
 DEVICES = ("auto", "cpu", "cuda")
 SETTINGS_KEY = "settings-open"
 LOAD_FIRST_KEY = "load-first"  # a Train or Step waiting for its dataset's first load
+RECORDS_KEY = "live-records"   # the shown run's records read so far (live_records)
+PRESSED_KEY = "train-pressed"  # when Train was pressed, until the first point is drawn
 # Height of the line of messages over the curves (what the run is doing, how it ended,
 # advice): fixed, so that a message coming or going never moves the curves.
 MESSAGES_PX = 64
@@ -155,6 +160,10 @@ def _settings_form(run: RunStatus | None) -> dict:
         st.info(f"This lesson trains on your own images, **{plain(config.dataset)}**: upload "
                 "that dataset under **Your own images** below to train on it.",
                 icon=":material/upload:")
+    if not dataset.startswith("upload:"):  # an upload is in memory already
+        # Load the chosen dataset while the user reads the page (and while the training
+        # time below is measured): the first Train finds it in memory, or waits for it.
+        shared.preload(dataset)
     optimizer = top[2].selectbox("Optimizer", tuple(S.OPTIMIZER_LABELS), disabled=locked,
                                  index=tuple(S.OPTIMIZER_LABELS).index(config.optimizer),
                                  format_func=S.OPTIMIZER_LABELS.get, key=f"optimizer-{suffix}")
@@ -388,6 +397,7 @@ def _start(settings: dict | None, loaded: bool = False) -> None:
         return
     if not loaded:  # a command from the page itself: the expander is drawn already
         _close_settings()
+        st.session_state[PRESSED_KEY] = time.perf_counter()
     if not loaded and _needs_load(settings, _current_status()):
         st.session_state[LOAD_FIRST_KEY] = ("train", False)
         return
@@ -395,6 +405,20 @@ def _start(settings: dict | None, loaded: bool = False) -> None:
     run_id = run.run_id if _reusable(run, settings) else _new_run(settings)
     if run_id is not None:
         runs.start(run_id)
+        timing.note("train started", _since_press())
+
+
+def _since_press() -> float:
+    """Milliseconds since Train was pressed (for the timing log)."""
+    return (time.perf_counter() - st.session_state.get(PRESSED_KEY, time.perf_counter())) * 1000
+
+
+def _first_point_drawn(run: RunStatus, steps) -> None:
+    """Log how long the first curve point took from the press, and the training in it."""
+    if steps and PRESSED_KEY in st.session_state:
+        timing.note("first point", _since_press(), step=run.step,
+                    train_seconds=run.train_seconds, spec=run.spec.name)
+        del st.session_state[PRESSED_KEY]
 
 
 def _step(settings: dict | None, epoch: bool, loaded: bool = False) -> None:
@@ -509,25 +533,30 @@ def _draw_live_panels(settings: dict | None, run: RunStatus | None) -> RunRecord
     if run.origin:
         st.caption(f"Run #{run.number}: weights {plain(run.origin)}"
                    f"{', trained on since' if run.step else ''}.")
-    records = runs.executor().records(run.run_id)
+    records = _records(run)
     steps, evals, epochs = records.steps, records.evals, records.epochs
+    _first_point_drawn(run, steps)
     _status(run, steps, evals)
     dead = _dead_filters(run, len(evals))
     with st.container(height=MESSAGES_PX, border=False, key="run-messages"):
         _messages(run, steps, evals)
         for advice in Dg.training_advice(steps, evals, epochs,
                                          num_classes=run.spec.num_classes, lr=run.lr,
-                                         dead=dead):
+                                         dead=dead or []):
             (st.error if advice.level == "error" else st.warning)(
                 f"**{advice.title}.** {advice.text}")
     left, right = st.columns([3, 2])
     with left:
         by = st.segmented_control("Curves against", ["step", "epoch"], default="step",
                                   key="curve_axis") or "step"
-        st.plotly_chart(figures.training_curves(steps, evals, by=by, epoch_records=epochs,
-                                                height=400, lr_changes=records.lr_changes,
-                                                style=session.figure_style()),
-                        width="stretch", key="curves")
+        # Rebuilt only when a record came (every 20 steps), not at every refresh.
+        style = session.figure_style()
+        version = (run.number, by, style, len(steps), len(evals), len(epochs),
+                   len(records.lr_changes), steps[-1].step if steps else 0)
+        curves = _cached("curves", run, version, lambda: figures.training_curves(
+            steps, evals, by=by, epoch_records=epochs, height=400,
+            lr_changes=records.lr_changes, style=style))
+        st.plotly_chart(curves, width="stretch", key="curves")
     with right:
         _first_kernels(run)
     shown = session.visible_panels(PANELS)
@@ -543,6 +572,15 @@ def _draw_live_panels(settings: dict | None, run: RunStatus | None) -> RunRecord
     elif panel == "Compare runs":
         _compare(run, records)
     return records
+
+
+def _records(run: RunStatus) -> RunRecords:
+    """Every record of the run so far: those this session read before, plus the new ones
+    (a refresh reads only the steps since its last read)."""
+    kept = live_records.refresh(st.session_state.get(RECORDS_KEY), run,
+                                runs.executor().records)
+    st.session_state[RECORDS_KEY] = kept
+    return kept.records
 
 
 def _clock(seconds: float | None) -> str:
@@ -669,9 +707,11 @@ def _first_kernels(run: RunStatus) -> None:
     out_channels, in_channels, kernel_h, kernel_w = weights.shape
     title = (f"Layer {conv.index} kernels at step {step} ({out_channels} x {in_channels}, "
              f"{kernel_h}x{kernel_w})")
-    st.plotly_chart(figures.first_layer_kernels(weights, title=title, height=460,
-                                                style=session.figure_style()),
-                    width="stretch", key="kernels",
+    style = session.figure_style()
+    kernels = _cached("first-kernels", run, (run.number, step, style),
+                      lambda: figures.first_layer_kernels(weights, title=title, height=460,
+                                                          style=style))
+    st.plotly_chart(kernels, width="stretch", key="kernels",
                     config={"displayModeBar": False})  # it would cover the title
     if in_channels == 3:
         st.caption("Each kernel as one colour picture of its red, green and blue weights: "
@@ -735,19 +775,23 @@ def _confusion(run: RunStatus) -> None:
         st.container(height=CONFUSION_PX, border=False, key="confusion-room")
         return
 
+    # Read here, in the page's thread: the figure is built off the refresh.
+    data, num_classes, style = _test_set(run), run.spec.num_classes, session.figure_style()
+
     def figure():  # changes only with the predictions: once per evaluation
-        data = _test_set(run)
-        matrix = Dg.confusion_matrix(predictions.predicted, data.test_y, run.spec.num_classes)
+        matrix = Dg.confusion_matrix(predictions.predicted, data.test_y, num_classes)
         accuracy = np.trace(matrix) / max(matrix.sum(), 1)
         return figures.confusion_matrix(
             matrix, data.classes,
-            title=f"{accuracy:.1%} of {matrix.sum():,} test images right",
-            style=session.figure_style())
+            title=f"{accuracy:.1%} of {matrix.sum():,} test images right", style=style)
 
-    version = (predictions.step, id(predictions), session.figure_style())
-    st.plotly_chart(_cached("confusion", run, version, figure),
-                    width="stretch",
-                    key="confusion")
+    version = (predictions.step, id(predictions), style)
+    matrix, _ = background.latest("confusion", (run.run_id, run.number), version, figure,
+                                  wait=not _is_live(run))
+    if matrix is None:  # the first one, on its way
+        st.container(height=CONFUSION_PX, border=False, key="confusion-room")
+        return
+    st.plotly_chart(matrix, width="stretch", key="confusion")
 
 
 def _gallery(run: RunStatus) -> None:
@@ -794,20 +838,27 @@ def _layer_names(analysis: M.Analysis) -> dict[int, str]:
             for info in analysis.layers}
 
 
-def _dead_filters(run: RunStatus, version: int) -> list[Dg.DeadFilters]:
-    """Dead filters on the first test images, on a copy of the weights, once per evaluation."""
+def _dead_filters(run: RunStatus, version: int) -> list[Dg.DeadFilters] | None:
+    """Dead filters on the first test images, on a copy of the weights, once per evaluation;
+    counted in the background while the page refreshes by itself (None until the first
+    count is done: a forward pass would make that refresh the slowest of the epoch)."""
     analysis = _analysis(run)
+    if not any(info.type == "conv" for info in analysis.layers):
+        return []
+    # Read here, in the page's thread: the work must not touch the session.
+    executor, data, run_id, model_spec = runs.executor(), _test_set(run), run.run_id, run.spec
 
     def compute():
-        if not any(info.type == "conv" for info in analysis.layers):
-            return []
-        _, state = runs.executor().latest_weights(run.run_id)
-        return V.dead_filters(run.spec, state, _test_set(run), DEAD_FILTER_IMAGES, analysis)
+        _, state = executor.latest_weights(run_id)
+        return V.dead_filters(model_spec, state, data, DEAD_FILTER_IMAGES, analysis)
 
-    return _cached("dead", run, (version, run.step == 0), compute)
+    dead, _ = background.latest("dead", (run.run_id, run.number), (version, run.step == 0),
+                                compute, wait=not _is_live(run))
+    return dead
 
 
-def _diagnostics(run: RunStatus, records: RunRecords, dead: list[Dg.DeadFilters]) -> None:
+def _diagnostics(run: RunStatus, records: RunRecords,
+                 dead: list[Dg.DeadFilters] | None) -> None:
     norms = records.norms
     st.markdown("**Weight and gradient norms per layer.** Gradients that shrink to almost "
                 "nothing in the first layers mean those layers stop learning; norms that "
@@ -821,7 +872,9 @@ def _diagnostics(run: RunStatus, records: RunRecords, dead: list[Dg.DeadFilters]
     st.markdown(f"**Dead filters**: filters whose ReLU output is zero for every one of the "
                 f"first {DEAD_FILTER_IMAGES} test images. They get no gradient, so they "
                 "never learn again.")
-    if dead:
+    if dead is None:
+        st.caption("Counting dead filters on the latest weights...")
+    elif dead:
         st.plotly_chart(figures.dead_filter_bars(
             [(f"layer {d.conv_index}", d.dead, d.total) for d in dead],
             style=session.figure_style()),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import threading
 import time
 
 import pytest
@@ -356,3 +357,36 @@ def test_learning_rate_changes_are_marked_and_compared(page):
     group(at, "panel").set_value("Compare runs").run()
     assert at.dataframe[0].value["lr"][0] == "0.01, 0.002 at step 2"
     button(at, "Stop").click().run()
+
+
+def test_the_dataset_loads_in_the_background_and_train_waits_for_that_load(
+        small_mnist, monkeypatch):
+    """Opening the page starts loading its dataset without waiting for it; Train pressed
+    meanwhile waits for that same load (one load) and then trains."""
+    monkeypatch.setattr(shared, "_loaded", type(shared._loaded)())
+    monkeypatch.setattr(shared, "_pending", {})
+    monkeypatch.setattr(shared, "_preloads", {})
+    release, calls = threading.Event(), []
+
+    def slow_load(name, data_dir, *, progress=None):
+        calls.append(name)
+        progress("Reading mnist", 0.5)
+        assert release.wait(30)
+        return small_mnist
+
+    monkeypatch.setattr(D, "load_dataset", slow_load)
+    at = AppTest.from_function(train_page_script, default_timeout=TIMEOUT)
+    at.run()
+    try:
+        assert not at.exception, at.exception
+        assert shared.loading("mnist") and not release.is_set()  # drawn while it loads
+        threading.Timer(1.0, release.set).start()
+        button(at, "Train").click().run()
+        rerun_until(at, lambda: trainer_run(at) is not None
+                    and trainer_run(at).trainer.step_count > 0)
+        assert calls == ["mnist"]  # the press waited for the preload: loaded once
+    finally:
+        release.set()
+        if trainer_run(at) is not None:
+            runs.executor().free(trainer_run(at).run_id)
+        assert shared.wait_for_preloads(10)

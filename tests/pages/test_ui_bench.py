@@ -50,24 +50,50 @@ def test_percentiles():
     assert stats["max"] == 100 and ui_bench.percentiles([]) == {"n": 0}
 
 
-def test_the_markdown_marks_each_target(tmp_path):
-    result = {
-        "cores": 2, "load_before": 0.5, "load_after": 1.5,
+def a_round(first: float, refresh_p95: float, kernels_p50: float, load: float) -> dict:
+    """One round's figures as ui_bench.one_round returns them."""
+    return {
+        "load_before": load, "load_after": load + 1,
         "startup": {"server_answers_s": 0.6, "usable_page_s": 4.5},
-        "first_point": {"first_step_with_data_load_s": 2.4, "train_to_first_point_s": 2.5},
-        "train": {"refresh_ms": {"n": 30, "p50": 48.0, "p95": 169.0, "max": 190.0},
+        "mnist_first_point_s": first, "cifar_first_point_s": first + 1,
+        "train": {"refresh_ms": {"n": 30, "p50": 48.0, "p95": refresh_p95, "max": 190.0},
                   "steps": 938, "train_seconds": 9.6, "app_images_per_s": 12_447.0},
-        "inspect_spec": "Small ResNet (CIFAR-10)",
-        "inspect": {"Kernels": {"n": 12, "p50": 151.0, "p95": 201.0, "max": 230.0},
-                    "Feature maps": {"n": 0}},
+        "inspect": {panel: {"n": 0} for panel in ui_bench.INSPECT_PANELS} | {
+            "Kernels": {"n": 12, "p50": kernels_p50, "p95": 201.0, "max": 230.0}},
     }
+
+
+def test_rounds_are_summarised_by_median_and_range():
+    rounds = [a_round(1.2, 90.0, 120.0, 0.5), a_round(2.8, 130.0, 160.0, 1.0),
+              a_round(1.5, 95.0, 140.0, 2.0)]
+    summary = ui_bench.summarise(rounds)
+    assert summary["mnist_first_point_s"] == {"n": 3, "median": 1.5, "min": 1.2, "max": 2.8}
+    assert summary["train_refresh_p95_ms"]["median"] == 95.0
+    assert summary["inspect"]["Kernels"]["p50_ms"]["median"] == 140.0
+    assert summary["inspect"]["Kernels"]["n"] == 36
+    assert summary["inspect"]["Pooling"]["p50_ms"] == {"n": 0}
+    assert summary["load"]["min"] == 0.5 and summary["load"]["max"] == 3.0
+    met = {target: ok for target, _, _, ok in ui_bench.verdicts(summary)}
+    assert met["mnist_first_point_s"] and met["cifar_first_point_s"]
+    assert met["train_refresh_p95_ms"] and met["inspect Kernels p50_ms"]
+    assert met["inspect Pooling p50_ms"] is None
+
+
+def test_the_markdown_marks_each_target(tmp_path):
+    rounds = [a_round(2.5, 169.0, 151.0, 0.5), a_round(3.5, 160.0, 149.0, 1.0)]
+    result = {"cores": 2, "rounds": rounds, "summary": ui_bench.summarise(rounds)}
     text = ui_bench.to_markdown(result, "make bench-ui")
-    assert "| `make run` to a usable Train page | 4.5 s | under 10 s: met |" in text
-    assert "| Train pressed to the first curve point (data cached) | 2.50 s | under 2 s: MISSED |" in text
-    assert "p50 / p95 (n=30) | 48 / 169 ms | under 100 ms (p95): MISSED |" in text
-    assert "| trainer inside the app, MNIST fast | 12,447 images/s | |" in text
-    assert "| Kernels | 151 | 201 | 12 | under 200 ms (p50): met |" in text
-    assert "| Feature maps | - | - | 0 | no refresh logged |" in text
+    assert "load average 0.5-2.0" in text and "median of 2 rounds" in text
+    assert "| `make run` to a usable Train page | 4.5 (4.5-4.5) s | under 10 s: met |" in text
+    assert ("| first Train on a fresh server to the first curve point (MNIST on disk) | "
+            "3.00 (2.50-3.50) s | under 3 s: met |") in text
+    assert ("| first Train of CIFAR-10 to the first curve point (decoded cache warm) | "
+            "4.00 (3.50-4.50) s | under 3 s: MISSED |") in text
+    assert "| Train page live refresh, p95 | 164 (160-169) ms | under 100 ms: MISSED |" in text
+    assert "| trainer inside the app, MNIST fast | 12,447 (12,447-12,447) images/s | |" in text
+    assert ("| Kernels | 150 (149-151) ms | 201 (201-201) ms | 24 | under 150 ms: met | "
+            "under 300 ms: met |") in text
+    assert "| Feature maps | - | - | 0 | under 150 ms: not measured |" in text
     path = tmp_path / "BENCHMARKS.md"
     ui_bench.write_section(path, ui_bench.SECTION, text)
     assert (f"<!-- begin {ui_bench.SECTION}: generated, do not edit -->\n{text.rstrip()}\n"

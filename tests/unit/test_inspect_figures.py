@@ -191,3 +191,23 @@ def test_probabilities_evolution_and_grad_cam():
     overlay = IF.grad_cam_overlay(np.zeros((28, 28, 1)), np.eye(7))
     assert np.asarray(overlay.data[1].z).shape == (28, 28)
     assert overlay.data[1].zmin == 0 and overlay.data[1].zmax == 1
+
+
+def test_feature_grid_sends_little_and_averages_maps_too_big_to_send():
+    small = np.random.default_rng(0).normal(size=(16, 32, 32)).astype(np.float32)
+    grid = IF.feature_grid(small, "maps")
+    assert np.asarray(grid.data[0].customdata).dtype == np.int16
+    assert grid.layout.title.text == "maps"  # small enough: every pixel as it is
+    big = np.random.default_rng(1).normal(size=(64, 112, 112)).astype(np.float32)
+    shrunk, factor = IF.shrink_maps(big)
+    assert factor == 3 and shrunk.shape == (64, 37, 37)
+    assert shrunk.size <= IF.MAX_GRID_CELLS
+    np.testing.assert_allclose(shrunk[5, 2, 3], big[5, 6:9, 9:12].mean(), rtol=1e-5)
+    grid = IF.feature_grid(big, "maps", selected=5)
+    assert np.asarray(grid.data[0].z).size <= 1.2 * IF.MAX_GRID_CELLS  # gaps included
+    assert grid.layout.title.text == "maps (averaged over 3x3 blocks)"
+
+
+def test_kernel_grid_hover_data_is_float32():
+    custom = np.asarray(IF.kernel_grid(weights()).data[0].customdata)
+    assert custom.dtype == np.float32

@@ -369,3 +369,28 @@ def test_estimate_is_within_30_percent_of_the_training_time(preset, steps):
         if per_step == pytest.approx(trained[-1], rel=0.3):
             return
     pytest.fail(f"estimate {per_step:.4f} s/step, trained {trained}")
+
+
+def test_a_read_during_a_step_takes_the_copy_made_for_readers_without_waiting():
+    """The model lock is held through every step; a reader that finds it held asks for a
+    copy at the step's end and takes the previous ask's copy at once."""
+    trainer = make_trainer(options=dict(snapshot_every=1000))
+    with trainer._model_lock:  # as if a step were under way: the first ask waits, then
+        step, _ = trainer.latest_weights()  # takes the newest snapshot (step 0)
+    assert step == 0 and trainer._reader_asked
+    trainer.step(2)
+    wait_for(lambda: trainer.step_count == 2 and not trainer.busy)
+    assert trainer._for_readers[0] == 1 and not trainer._reader_asked  # copied once, at 1
+    with trainer._model_lock:
+        started = time.perf_counter()
+        step, state = trainer.latest_weights()
+        _, one = trainer.tensor_copy("0.weight")
+        waited = time.perf_counter() - started
+    assert step == 1 and waited < T.READ_WAIT_SECONDS
+    assert torch.equal(one, state["0.weight"])
+    assert not torch.equal(state["0.weight"], trainer.latest_weights()[1]["0.weight"])
+    trainer.stop()
+    trainer.join(30)
+    trainer.reset()  # a new life: the old copy must never come back
+    wait_for(lambda: trainer.step_count == 0)
+    assert trainer._for_readers is None
