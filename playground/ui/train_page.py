@@ -93,6 +93,10 @@ def render() -> None:
             _weights_panel(settings)
         if settings["augment"]:
             _augmentation_examples(settings["dataset"])
+    # The controls sit outside the live fragment: a click on one is a full rerun, which
+    # Streamlit restarts with the click when one is under way; a click in a fragment that
+    # comes during a full rerun (a preset chosen, a training time being measured) is lost.
+    _controls(settings, run)
     live = _is_live(run)
     st.session_state["page_live"] = live
     st.fragment(_live_panels, run_every=REFRESH_SECONDS if live else None)(settings)
@@ -313,8 +317,14 @@ def _config(settings: dict) -> S.TrainingConfig:
 
 
 def _augmentation_examples(dataset_name: str) -> None:
-    with st.expander("What augmentation does: the same images, shifted (and flipped) at "
-                     "random, a new draw every batch", expanded=False):
+    # Drawn only while open: the examples need the dataset, and loading it inside every
+    # full run of the page would hold that run (and any click made meanwhile) for seconds.
+    examples = st.expander("What augmentation does: the same images, shifted (and flipped) "
+                           "at random, a new draw every batch", expanded=False,
+                           key="augment-examples-open", on_change="rerun")
+    if not examples.open:
+        return
+    with examples:
         try:
             data = shared.dataset(uploaded.data_name(dataset_name))
         except (DataError, ValueError) as error:
@@ -522,7 +532,6 @@ def _load_then_command(settings: dict | None) -> None:
 def _draw_live_panels(settings: dict | None, run: RunStatus | None) -> RunRecords | None:
     if LOAD_FIRST_KEY in st.session_state:
         _load_then_command(settings)
-    _controls(settings, run)
     if run is None:
         st.info("Press **Train** to start, or **Step** to train one batch at a time. "
                 "Nothing is trained yet.")
