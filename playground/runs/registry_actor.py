@@ -40,6 +40,9 @@ WAITING_FOR_WORKER = "waiting for a worker"
 # How long the registry waits for a run actor's answer before it keeps what it knew: a node
 # that has just died answers nothing until Ray notices, and a page must not wait for that.
 PROBE_TIMEOUT_SECONDS = 2.0
+# A probe this recent answers for the actor: the registry asks for a run's state many times
+# in one sweep or one page's status, and each answer is a round trip to another process.
+PROBE_FRESH_SECONDS = 0.5
 COMMAND_TIMEOUT_SECONDS = 10.0
 # A web replica's report of its connected pages counts this long (it reports every second).
 REPORT_FRESH_SECONDS = 5.0
@@ -63,6 +66,7 @@ class ActorRun:
     state: str = T.READY         # as last probed
     step: int = 0                # as last probed
     busy: bool = False           # holding a slot, as last probed
+    probed_at: float = 0.0       # time.monotonic() of the last probe; 0 after a command
     failed: str = ""             # lost with its node, or its actor could not start
 
 
@@ -139,6 +143,7 @@ class ActorWorkers:
             return
         if self.is_placed(run_id):
             self._call(run_id, method)
+            run.probed_at = 0.0  # its state changed: the next question asks it
             return
         if wanted is not None:
             run.wanted = wanted
@@ -154,9 +159,11 @@ class ActorWorkers:
             return T.FAILED
         if not self.is_placed(run_id):
             return T.FAILED if run.failed else run.wanted
-        answered, probe = self._call(run_id, "probe", timeout=PROBE_TIMEOUT_SECONDS)
-        if answered:
-            run.state, run.busy, run.step = probe
+        if time.monotonic() - run.probed_at > PROBE_FRESH_SECONDS:
+            answered, probe = self._call(run_id, "probe", timeout=PROBE_TIMEOUT_SECONDS)
+            if answered:
+                run.state, run.busy, run.step = probe
+                run.probed_at = time.monotonic()
         return T.FAILED if run.failed else run.state
 
     def busy(self, run_id: str) -> bool:
@@ -354,7 +361,11 @@ class RegistryActor:
     def reset(self, run_id: str, owner: str | None) -> None:
         self.registry.reset(run_id, owner)
 
-    def wake(self) -> None:
+    def wake(self, run_id: str | None = None) -> None:
+        """A run's trainer changed state or ended an epoch (`run_id`), or anything else
+        the queue should be looked at again for."""
+        if run_id is not None and (run := self.workers.get(run_id)) is not None:
+            run.probed_at = 0.0
         self.registry.wake()
 
     def history(self, owner: str) -> list[RunSummary]:

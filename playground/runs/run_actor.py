@@ -51,11 +51,11 @@ class RunActor:
                                                  from_store=restored is not None))
 
     def _state_changed(self, state: str) -> None:
-        self._registry.wake.remote()
+        self._registry.wake.remote(self.run_id)
 
     def _epoch_ended(self, record) -> None:
         self._workers.epoch_ended(self.run_id)
-        self._registry.wake.remote()
+        self._registry.wake.remote(self.run_id)
 
     @property
     def _run(self) -> local.LocalRun:
