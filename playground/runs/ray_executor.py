@@ -78,6 +78,7 @@ class RayExecutor:
         self._run_class = ray.remote(RunActor)
         self._handles: dict[str, object] = {}
         self._placed: set[str] = set()
+        self._steps_seen: dict[str, int] = {}  # the last step a read here returned
         self._stop_runs_on_close = stop_runs_on_close
         self.replica = secrets.token_hex(6)
         self._liveness: Liveness | None = None
@@ -138,7 +139,8 @@ class RayExecutor:
         self._handles[run_id] = self._run_class.options(
             name=run_actor_name(run_id), namespace=NAMESPACE, lifetime="detached",
             num_cpus=cpus, num_gpus=gpus, max_concurrency=RUN_ACTOR_CONCURRENCY,
-            max_restarts=0,
+            # Runs spread over the nodes with room: a lost node takes as few as it can.
+            max_restarts=0, scheduling_strategy="SPREAD",
         ).remote(run_id, self._registry, model_spec, config, dataset_name, packed, device,
                  options, initial_weights, restored)
 
@@ -169,6 +171,7 @@ class RayExecutor:
         _get(self._registry.remove.remote(run_id, owner))
         self._handles.pop(run_id, None)
         self._placed.discard(run_id)
+        self._steps_seen.pop(run_id, None)
 
     def touch(self, run_id: str | None) -> bool:
         return bool(run_id) and _get(self._registry.touch.remote(run_id))
@@ -228,12 +231,19 @@ class RayExecutor:
         view, placed, stand_in = _get(view_ref)
         if view is None:
             return None
+        if not placed and run_id in self._placed:
+            # Placed before, so the registry found it lost: tell it the last step read here.
+            self._lost(run_id)
+            view, placed, stand_in = _get(self._registry.view.remote(run_id))
+            if view is None:
+                return None
         if placed and status_ref is None and (handle := self._placed_actor(run_id)):
             status_ref = handle.status.remote()
         if placed and status_ref is not None:
             try:
-                return dataclasses.replace(_get(status_ref, READ_TIMEOUT_SECONDS),
-                                           **dataclasses.asdict(view))
+                trainer_part = _get(status_ref, READ_TIMEOUT_SECONDS)
+                self._saw(run_id, trainer_part.step)
+                return dataclasses.replace(trainer_part, **dataclasses.asdict(view))
             except RayActorError:
                 self._lost(run_id)
                 view, placed, stand_in = _get(self._registry.view.remote(run_id))
@@ -249,7 +259,9 @@ class RayExecutor:
         handle = self._readable(run_id)
         if handle is not None:
             try:
-                return _get(handle.records.remote(since_step), READ_TIMEOUT_SECONDS)
+                found = _get(handle.records.remote(since_step), READ_TIMEOUT_SECONDS)
+                self._saw(run_id, found.through_step)
+                return found
             except RayActorError:
                 self._lost(run_id)
         if not self._exists(run_id):
@@ -326,10 +338,13 @@ class RayExecutor:
             self._placed.add(run_id)
         return self._actor(run_id)
 
+    def _saw(self, run_id: str, step: int) -> None:
+        self._steps_seen[run_id] = max(step, self._steps_seen.get(run_id, 0))
+
     def _lost(self, run_id: str) -> None:
         self._placed.discard(run_id)
         self._handles.pop(run_id, None)
-        _get(self._registry.lost.remote(run_id))
+        _get(self._registry.lost.remote(run_id, self._steps_seen.pop(run_id, 0)))
 
     # --- sessions -----------------------------------------------------------------------
     def owner_of(self, run_id: str | None) -> str | None:

@@ -116,9 +116,15 @@ class ActorWorkers:
             run.failed, run.state = message, T.FAILED
             log.warning("run failed: %s", message)
 
-    def lost(self, run_id: str) -> None:
-        """A caller found the actor dead."""
-        if (run := self.get(run_id)) is not None:
+    def lost(self, run_id: str, step: int = 0) -> None:
+        """A caller found the actor dead, having seen it reach `step`: the run failed at
+        the last step anyone saw (a page may have read a step the last probe had not)."""
+        run = self.get(run_id)
+        if run is None:
+            return
+        if not run.failed or run.failed == lost_message(run.step):
+            run.step = max(run.step, step)
+            run.failed = ""
             self._fail(run, lost_message(run.step))
 
     def _call(self, run_id: str, method: str, *args, timeout: float = COMMAND_TIMEOUT_SECONDS):
@@ -320,8 +326,8 @@ class RegistryActor:
         placed = self.workers.is_placed(run_id)
         return view, placed, None if placed else self.workers.stand_in_status(run_id)
 
-    def lost(self, run_id: str) -> None:
-        self.workers.lost(run_id)
+    def lost(self, run_id: str, step: int = 0) -> None:
+        self.workers.lost(run_id, step)
         self.registry.wake()
 
     def check_owner(self, run_id: str, owner: str | None) -> None:

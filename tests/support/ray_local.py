@@ -26,6 +26,9 @@ def auth_environment() -> dict[str, str]:
 
 
 auth_environment()
+# The test clusters listen on loopback only: keep Ray from rewriting their addresses (see
+# playground.runs.ray_cluster.keep_loopback_addresses).
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
 def local_ray() -> None:
