@@ -12,23 +12,7 @@ import logging
 import os
 import sys
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-def keep_loopback_addresses() -> None:
-    """Ray rewrites a loopback cluster address into the machine's outward address, where a
-    cluster bound to loopback (deploy/one_machine.sh, the tests) does not listen. On Linux
-    the switch meant for Windows and macOS keeps loopback as it is; it only matters to a
-    process that joins a cluster (never to `ray start` of a worker), and Ray reads it when
-    it is imported, so this runs before the import below."""
-    host = (os.environ.get("RAY_ADDRESS") or "").rpartition(":")[0].strip("[]")
-    if host in LOOPBACK_HOSTS:
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-
-
-keep_loopback_addresses()
-
-import ray  # noqa: E402
+import ray
 
 from playground.runs.settings import env_int
 
@@ -73,8 +57,6 @@ def connect(address: str | None = None, **local_head) -> None:
     address = address or os.environ.get("RAY_ADDRESS") or None
     settings = dict(namespace=NAMESPACE, runtime_env={"env_vars": worker_env()},
                     log_to_driver=False, logging_level=logging.WARNING)
-    if address is not None and address.rpartition(":")[0].strip("[]") in LOOPBACK_HOSTS:
-        settings["_node_ip_address"] = "127.0.0.1"  # this process's node is on loopback too
     if address is None:
         settings.update(include_dashboard=False, _node_ip_address="127.0.0.1")
         settings.update(local_head)

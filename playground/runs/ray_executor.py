@@ -79,6 +79,7 @@ class RayExecutor:
         self._handles: dict[str, object] = {}
         self._placed: set[str] = set()
         self._steps_seen: dict[str, int] = {}  # the last step a read here returned
+        self._initial: dict[str, StateDict] = {}  # weights given to runs made here
         self._stop_runs_on_close = stop_runs_on_close
         self.replica = secrets.token_hex(6)
         self._liveness: Liveness | None = None
@@ -123,9 +124,12 @@ class RayExecutor:
         run_id = secrets.token_urlsafe(8)
         placeholder = _placeholder(run_id, model_spec, config, device, train_size,
                                    f"Training on {source}." if is_subset else "")
-        _get(self._registry.admit.remote(run_id, owner, device, address, placeholder))
+        _get(self._registry.admit.remote(run_id, owner, device, address, placeholder,
+                                         dataset_name))
         self._make_actor(run_id, model_spec, config, dataset_name, device, options,
                          initial_weights)
+        if initial_weights is not None:
+            self._initial[run_id] = initial_weights
         return run_id
 
     def _make_actor(self, run_id: str, model_spec: S.ModelSpec, config: S.TrainingConfig,
@@ -162,7 +166,7 @@ class RayExecutor:
             total_steps=stored.steps_per_epoch * stored.config.epochs, from_store=True,
             train_seconds=stored.progress.train_seconds)
         _get(self._registry.readmit.remote(opened, owner, stored.number, "cpu", stored.state,
-                                           placeholder))
+                                           placeholder, stored.dataset_name))
         self._make_actor(opened, stored.spec, stored.config, stored.dataset_name, "cpu",
                          None, weights, (stored.progress, stored.state, stored.message))
         return opened
@@ -172,6 +176,7 @@ class RayExecutor:
         self._handles.pop(run_id, None)
         self._placed.discard(run_id)
         self._steps_seen.pop(run_id, None)
+        self._initial.pop(run_id, None)
 
     def touch(self, run_id: str | None) -> bool:
         return bool(run_id) and _get(self._registry.touch.remote(run_id))
@@ -273,36 +278,58 @@ class RayExecutor:
         return _stored_records(progress, since_step)
 
     def test_predictions(self, run_id: str) -> TestPredictions | None:
-        return self._read(run_id, "test_predictions", default=None)
+        return self._read(run_id, "test_predictions", default=lambda _: None)
 
     def latest_weights(self, run_id: str) -> tuple[int, StateDict]:
-        return self._read(run_id, "latest_weights")
+        return self._read(run_id, "latest_weights", default=self._first_weights)
 
     def weight(self, run_id: str, name: str) -> tuple[int, torch.Tensor]:
-        return self._read(run_id, "weight", name)
+        def first(run_id: str) -> tuple[int, torch.Tensor]:
+            step, weights = self._first_weights(run_id)
+            return step, weights[name]
+        return self._read(run_id, "weight", name, default=first)
 
     def snapshots(self, run_id: str) -> list[SnapshotInfo]:
-        return self._read(run_id, "snapshots", default=[])
+        return self._read(run_id, "snapshots", default=lambda _: [SnapshotInfo(0, 0, 0.0)])
 
     def snapshot_weights(self, run_id: str, snapshot_id: int) -> StateDict | None:
-        return self._read(run_id, "snapshot_weights", snapshot_id, default=None)
+        def first(run_id: str) -> StateDict | None:
+            return self._first_weights(run_id)[1] if snapshot_id == 0 else None
+        return self._read(run_id, "snapshot_weights", snapshot_id, default=first)
 
     def dataset_info(self, run_id: str) -> DatasetInfo:
-        return self._read(run_id, "dataset_info")
+        def from_registry(run_id: str) -> DatasetInfo:
+            info = _get(self._registry.dataset_info.remote(run_id))
+            if info is None:
+                raise UnknownRunError(run_id)
+            return info
+        return self._read(run_id, "dataset_info", default=from_registry)
 
-    _NO_DEFAULT = object()
+    def _first_weights(self, run_id: str) -> tuple[int, StateDict]:
+        """A run Ray has not placed yet has its first weights, drawn as its trainer will
+        draw them (from its seed, or the weights it was made with here)."""
+        if run_id in self._initial:
+            return 0, self._initial[run_id]
+        status = self.status(run_id)
+        if status is None:
+            raise UnknownRunError(run_id)
+        network = M.build_model(status.spec, "cpu",
+                                torch.Generator().manual_seed(status.config.seed))
+        return 0, {name: tensor.detach().clone()
+                   for name, tensor in network.state_dict().items()}
 
-    def _read(self, run_id: str, method: str, *args, default=_NO_DEFAULT):
-        """A read from the run's actor; UnknownRunError (or `default`) when there is no
-        placed, living actor to ask."""
+    def _read(self, run_id: str, method: str, *args, default=None):
+        """A read from the run's actor; when there is no placed, living actor to ask,
+        `default(run_id)` answers for a run the registry holds (UnknownRunError for
+        others, or without a default)."""
         handle = self._readable(run_id)
         if handle is not None:
             try:
                 return _get(getattr(handle, method).remote(*args), READ_TIMEOUT_SECONDS)
             except RayActorError:
                 self._lost(run_id)
-        if default is not self._NO_DEFAULT and self._exists(run_id):
-            return default
+        if default is not None and self._exists(run_id):
+            return default(run_id)
         raise UnknownRunError(run_id)
 
     def _readable(self, run_id: str):

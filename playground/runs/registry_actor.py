@@ -26,7 +26,8 @@ from ray.exceptions import GetTimeoutError, RayActorError
 
 from playground.data import shared
 from playground.data.datasets import Dataset
-from playground.runs.executor import RunStatus, RunSummary, StateDict
+from playground.runs.executor import DatasetInfo, RunStatus, RunSummary, StateDict
+from playground.runs.local import SAMPLE_IMAGES
 from playground.runs.ray_cluster import NAMESPACE, run_actor_name
 from playground.runs.ray_datasets import pack
 from playground.runs.registry import RegistryView, RunRegistry
@@ -59,6 +60,7 @@ class ActorRun:
     """What the registry knows of one run actor."""
 
     placeholder: RunStatus       # the trainer's part of the status before it is placed
+    dataset_name: str = ""
     handle: object | None = None
     ready: object | None = None  # ObjectRef of `ready()`: resolves once placed
     placed: bool = False
@@ -68,6 +70,7 @@ class ActorRun:
     busy: bool = False           # holding a slot, as last probed
     probed_at: float = 0.0       # time.monotonic() of the last probe; 0 after a command
     failed: str = ""             # lost with its node, or its actor could not start
+    steps_waiting: bool = False  # steps were sent before it was placed
 
 
 class ActorWorkers:
@@ -79,9 +82,9 @@ class ActorWorkers:
         self._runs: dict[str, ActorRun] = {}
         self._lock = threading.Lock()
 
-    def add(self, run_id: str, placeholder: RunStatus) -> None:
+    def add(self, run_id: str, placeholder: RunStatus, dataset_name: str) -> None:
         with self._lock:
-            self._runs[run_id] = ActorRun(placeholder)
+            self._runs[run_id] = ActorRun(placeholder, dataset_name)
 
     def get(self, run_id: str) -> ActorRun | None:
         with self._lock:
@@ -243,7 +246,7 @@ class ActorWorkers:
             return dataclasses.replace(run.placeholder, state=T.FAILED, message=run.failed,
                                        step=run.step, busy=False,
                                        epoch=run.step / max(1, run.placeholder.steps_per_epoch))
-        waiting = run.wanted == T.RUNNING
+        waiting = run.wanted == T.RUNNING or run.steps_waiting
         return dataclasses.replace(
             run.placeholder, state=WAITING_FOR_WORKER if waiting else run.wanted,
             message=WAITING_FOR_WORKER if waiting else "", queued=waiting)
@@ -266,6 +269,7 @@ class RegistryActor:
         self._load_dataset = load_dataset or shared.dataset
         self._datasets: dict[str, list] = {}
         self._facts: dict[str, tuple] = {}
+        self._loaded: dict[str, Dataset] = {}  # a few images of each, for dataset_info
         self._loading = threading.Lock()
         self._reports: dict[str, tuple[float, set[str] | None]] = {}
         self._reports_lock = threading.Lock()
@@ -276,10 +280,24 @@ class RegistryActor:
         with self._loading:
             if name not in self._datasets:
                 data = self._load_dataset(name)
+                self._loaded[name] = _samples_only(data)
                 self._facts[name] = (data.input_shape, list(data.classes), len(data.train_y),
                                      data.is_subset, data.source)
                 self._datasets[name] = [ray.put(pack(data))]
             return self._datasets[name]
+
+    def dataset_info(self, run_id: str) -> DatasetInfo | None:
+        """The dataset of a run whose actor cannot say it yet (not placed)."""
+        run = self.workers.get(run_id)
+        if run is None:
+            return None
+        self.dataset(run.dataset_name)
+        data = self._loaded[run.dataset_name]
+        return DatasetInfo(
+            name=run.dataset_name, classes=list(data.classes), input_shape=data.input_shape,
+            train_size=len(data.train_y), test_size=len(data.test_y), mean=tuple(data.mean),
+            std=tuple(data.std), source=data.source, note=run.placeholder.dataset_note,
+            samples=data.train_x[:SAMPLE_IMAGES].clone())
 
     def dataset_facts(self, name: str) -> tuple:
         """(input shape, classes, training images, is a subset, source) of a dataset."""
@@ -304,8 +322,8 @@ class RegistryActor:
 
     # --- runs ---------------------------------------------------------------------------
     def admit(self, run_id: str, owner: str, device_key: str, address: str | None,
-              placeholder: RunStatus) -> int:
-        self.workers.add(run_id, placeholder)
+              placeholder: RunStatus, dataset_name: str) -> int:
+        self.workers.add(run_id, placeholder, dataset_name)
         try:
             return self.registry.admit(run_id, owner, device_key, address)
         except Exception:
@@ -313,8 +331,8 @@ class RegistryActor:
             raise
 
     def readmit(self, run_id: str, owner: str, number: int, device_key: str,
-                stored_state: str, placeholder: RunStatus) -> None:
-        self.workers.add(run_id, placeholder)
+                stored_state: str, placeholder: RunStatus, dataset_name: str) -> None:
+        self.workers.add(run_id, placeholder, dataset_name)
         self.registry.readmit(run_id, owner, number, device_key, stored_state)
 
     def view(self, run_id: str) -> tuple[RegistryView | None, bool, RunStatus | None]:
@@ -338,7 +356,11 @@ class RegistryActor:
         steps (False when there is no such run)."""
         self.registry.check_owner(run_id, owner)
         self.registry.reclaim(run_id)
-        return self.registry.entry(run_id) is not None
+        if self.registry.entry(run_id) is None:
+            return False
+        if (run := self.workers.get(run_id)) is not None and not self.workers.is_placed(run_id):
+            run.steps_waiting = True  # its steps wait for Ray to place it
+        return True
 
     def touch(self, run_id: str) -> bool:
         return self.registry.touch(run_id)
@@ -393,3 +415,11 @@ class RegistryActor:
 
     def close(self) -> None:
         self.registry.close()
+
+
+def _samples_only(data: Dataset) -> Dataset:
+    """The dataset's description with only its first few images (the arrays went to the
+    object store; the registry keeps no copy)."""
+    return dataclasses.replace(data, train_x=data.train_x[:SAMPLE_IMAGES].clone(),
+                               test_x=data.test_x[:0].clone(),
+                               train_y=data.train_y.clone(), test_y=data.test_y.clone())

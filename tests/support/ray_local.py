@@ -26,8 +26,10 @@ def auth_environment() -> dict[str, str]:
 
 
 auth_environment()
-# The test clusters listen on loopback only: keep Ray from rewriting their addresses (see
-# playground.runs.ray_cluster.keep_loopback_addresses).
+# The test clusters' nodes are made in this process on 127.0.0.1 (ray.cluster_utils). Ray
+# rewrites a loopback address it is asked to join into the machine's outward address
+# unless this switch (meant for Windows and macOS) is off; it is read when Ray is
+# imported. `ray start` of a worker refuses to run with it off, so only tests set it.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
