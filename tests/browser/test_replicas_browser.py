@@ -45,7 +45,8 @@ def deployed():
            if k not in ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_ADDRESS", "RAY_AUTH_TOKEN")}
     env.update(PYTHON=os.environ.get("PYTHON", _python()), DEPLOY_DIR=folder,
                PROXY_PORT=str(free_port()), RAY_PORT=str(free_port()),
-               REPLICA_PORTS=" ".join(map(str, replicas)), WORKER_CPUS="2",
+               REPLICA_PORTS=" ".join(map(str, replicas)),
+               WORKER_CPUS="3",  # a run holds its core while paused: one per student
                PYTHONPATH=str(ROOT))
     started = subprocess.run(["bash", str(SCRIPT), "start"], env=env, cwd=ROOT,
                              capture_output=True, text=True, timeout=300)
