@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 
 import ray
 
 from playground.runs.settings import env_int
 
-log = logging.getLogger(__name__)
 
 NAMESPACE = "cnn-playground"
 REGISTRY_NAME = "registry"
@@ -87,10 +85,3 @@ def _first_line(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0][:300]
 
-
-def quiet_ray_logging() -> None:
-    """Ray's own warnings go to the log, not to a student's terminal."""
-    logging.getLogger("ray").setLevel(logging.ERROR)
-    if not sys.warnoptions:
-        import warnings
-        warnings.filterwarnings("ignore", module="ray")
