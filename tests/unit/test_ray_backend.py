@@ -61,7 +61,7 @@ def test_a_run_is_found_by_id_from_another_process_read_only_without_its_owner(
         registry_name):
     first = RayExecutor(load_dataset=synthetic_by_name, store_folder="",
                         registry_name=registry_name, sweep_seconds=0.05)
-    run_id = add_run(first, "owner-a")
+    run_id = add_run(first, "owner-a", epochs=100_000)  # still training when read
     first.start(run_id, owner="owner-a")
     wait_for(lambda: len(first.records(run_id).steps) >= 2, timeout=60)
     first.close()   # the web process goes away; the run trains on in the cluster
