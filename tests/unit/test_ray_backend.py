@@ -148,3 +148,15 @@ def test_an_unknown_backend_name_is_one_clear_error(monkeypatch):
     with pytest.raises(ValueError, match="PLAYGROUND_EXECUTOR='spark': use one of local, ray"):
         server.backend()
     assert runs.RunLimitError  # the package's errors are the same on both backends
+
+
+def test_serve_refuses_an_unreachable_cluster_in_one_line():
+    from tests.support import free_port
+    env = dict(os.environ, PLAYGROUND_EXECUTOR="ray", RAY_ADDRESS=f"127.0.0.1:{free_port()}",
+               PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "playground", "serve", "--port", "1"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"error: cannot reach the Ray cluster at {env['RAY_ADDRESS']}: "), done.stderr
