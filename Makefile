@@ -26,6 +26,7 @@ bench-ui: $(TEST_DEPS)
 
 test: $(TEST_DEPS)
 	bash scripts/ensure_chromium.sh
+	bash scripts/ensure_nginx.sh  # the replica test puts nginx in front of two replicas
 	$(PYTHON) -m pytest -q tests
 
 $(PYTHON):

@@ -1,4 +1,5 @@
-"""`python -m playground summary|train|bench|export`: the playground without a browser (DESIGN.md, CLI).
+"""`python -m playground summary|train|bench|export|serve`: the playground without a browser
+(DESIGN.md, CLI).
 
 Bad input exits 2 and runtime failures exit 1, each with one line on stderr; never a
 traceback.
@@ -149,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "open (favourite images, attributions, adversarial noise, "
                             "feature space)")
     bench.add_argument("--markdown", help="write the results as a markdown table here")
+    serve = commands.add_parser("serve", help="one web replica (streamlit run app.py), "
+                                              "after checking its training backend")
+    serve.add_argument("--port", type=_positive_int, default=8501)
+    serve.add_argument("--address", default="127.0.0.1",
+                       help="interface to listen on (behind a proxy: loopback or private)")
+    serve.add_argument("streamlit_args", nargs=argparse.REMAINDER,
+                       help="more `streamlit run` options, after --")
     return parser
 
 
@@ -161,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_bench(args, argv)
         if args.command == "export":
             return run_export(args)
+        if args.command == "serve":
+            return run_serve(args)
         return run_train(args)
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -174,6 +184,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # a bug of ours: still one line, never a traceback
         print(f"error: unexpected {type(error).__name__}: {error}", file=sys.stderr)
         return EXIT_RUNTIME
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from playground import serve
+
+    extra = [a for a in args.streamlit_args if a != "--"]
+    try:
+        return serve.serve(args.port, args.address, extra)
+    except serve.ServeError as error:
+        raise CliError(str(error), EXIT_RUNTIME) from None
 
 
 def _load(path: str):

@@ -244,5 +244,9 @@ class Executor(Protocol):
     def all_runs(self) -> list[RunStatus]:
         """Every run the executor holds, oldest first (the administrator page)."""
 
+    @property
+    def max_active(self) -> int:
+        """The cap on active runs, whole server (or cluster)."""
+
     def close(self) -> None:
         """Stop every run (tests, server shutdown)."""

@@ -148,7 +148,7 @@ class LocalExecutor:
         run_id = secrets.token_urlsafe(8)
         trainer = T.Trainer(model_spec, data, config,
                             self._trainer_options(run_id, device, options, initial_weights))
-        self._workers.add(run_id, LocalRun(trainer, dataset_name, data, _dataset_note(data),
+        self._workers.add(run_id, LocalRun(trainer, dataset_name, data, dataset_note(data),
                                            origin=origin))
         try:
             self.registry.admit(run_id, owner, trainer.device.type, address)
@@ -159,11 +159,9 @@ class LocalExecutor:
 
     def _trainer_options(self, run_id: str, device: str, options: RunOptions | None,
                          initial_weights: StateDict | None) -> T.TrainerOptions:
-        observed = dataclasses.asdict(options or RunOptions())
-        return T.TrainerOptions(
-            device=device, thread_nice=BACKGROUND_NICE, initial_weights=initial_weights,
-            on_state_change=lambda state: self.registry.wake(),
-            on_epoch_end=lambda record: self._epoch_ended(run_id), **observed)
+        return trainer_options(device, options, initial_weights,
+                               on_state_change=lambda state: self.registry.wake(),
+                               on_epoch_end=lambda record: self._epoch_ended(run_id))
 
     def _epoch_ended(self, run_id: str) -> None:
         self._workers.epoch_ended(run_id)
@@ -186,7 +184,7 @@ class LocalExecutor:
                             self._trainer_options(opened, "cpu", None, weights))
         trainer.restore(stored.progress, stored.state, stored.message)
         self._workers.add(opened, LocalRun(trainer, stored.dataset_name, data,
-                                           _dataset_note(data), from_store=True))
+                                           dataset_note(data), from_store=True))
         self.registry.readmit(opened, owner, stored.number, trainer.device.type, stored.state)
         return opened
 
@@ -249,46 +247,13 @@ class LocalExecutor:
     # --- reads --------------------------------------------------------------------------
     def status(self, run_id: str | None) -> RunStatus | None:
         run = self._workers.get(run_id) if run_id else None
-        entry = self.registry.entry(run_id)
-        if run is None or entry is None:
+        view = self.registry.view(run_id)
+        if run is None or view is None:
             return None
-        trainer = run.trainer
-        return RunStatus(
-            run_id=run_id, owner=entry.owner, number=entry.number, state=trainer.state,
-            message=trainer.message, step=trainer.step_count, epoch=trainer.epoch,
-            busy=trainer.busy, pending_steps=trainer.pending_steps,
-            queued=self.registry.is_queued(run_id),
-            queue_position=self.registry.queue_position(run_id), lr=trainer.current_lr,
-            lr_set=_lr_set(trainer),
-            remaining_seconds=trainer.remaining_seconds(),
-            train_seconds=trainer.train_seconds, steps_per_epoch=trainer.steps_per_epoch,
-            total_steps=trainer.total_steps, device=str(trainer.device), spec=trainer.spec,
-            config=dataclasses.replace(trainer.config), idle_note=entry.idle_note,
-            dataset_note=run.dataset_note, from_store=run.from_store, origin=run.origin,
-            age_seconds=self.registry.clock() - self.registry.client(run_id).made_at,
-            connected=self.registry.is_connected(run_id),
-            holds_place=self.registry.holds_place(run_id))
+        return dataclasses.replace(run_status(run_id, run), **dataclasses.asdict(view))
 
     def records(self, run_id: str, since_step: int = 0) -> RunRecords:
-        trainer = self._run(run_id).trainer
-        # Read before the lists: while the thread is in a step, the records of the step
-        # it counted last may still be coming, so they wait for the next read.
-        busy, step = trainer.busy, trainer.step_count
-        through = step - 1 if busy else step
-        steps, evals, epochs = trainer.history()
-        norms = trainer.norm_history()
-        lr_changes = trainer.lr_history()
-
-        def new(records):
-            return [r for r in records if since_step < r.step <= through]
-
-        def epoch_end(record) -> int:
-            # An epoch cut short (target reached, time limit) ends at the run's last step.
-            return min(math.ceil(record.epoch * trainer.steps_per_epoch), step)
-
-        return RunRecords(through, new(steps), new(evals),
-                          [e for e in epochs if since_step < epoch_end(e) <= through],
-                          new(norms), new(lr_changes))
+        return run_records(self._run(run_id).trainer, since_step)
 
     def test_predictions(self, run_id: str) -> TestPredictions | None:
         return self._run(run_id).trainer.test_predictions()
@@ -300,24 +265,14 @@ class LocalExecutor:
         return self._run(run_id).trainer.tensor_copy(name)
 
     def snapshots(self, run_id: str) -> list[SnapshotInfo]:
-        # A step has at most one snapshot, so the step names it.
-        return [SnapshotInfo(s.step, s.step, s.epoch)
-                for s in self._run(run_id).trainer.snapshots()]
+        return run_snapshots(self._run(run_id).trainer)
 
     def snapshot_weights(self, run_id: str, snapshot_id: int) -> StateDict | None:
         """Snapshots are thinned while a run trains: an old id may be gone (None)."""
-        # The trainer never changes a snapshot once taken, so it is handed over as it is.
-        return next((s.state for s in self._run(run_id).trainer.snapshots()
-                     if s.step == snapshot_id), None)
+        return run_snapshot_weights(self._run(run_id).trainer, snapshot_id)
 
     def dataset_info(self, run_id: str) -> DatasetInfo:
-        run = self._run(run_id)
-        data = run.dataset
-        return DatasetInfo(
-            name=run.dataset_name, classes=list(data.classes), input_shape=data.input_shape,
-            train_size=len(data.train_y), test_size=len(data.test_y), mean=tuple(data.mean),
-            std=tuple(data.std), source=data.source, note=run.dataset_note,
-            samples=data.train_x[:SAMPLE_IMAGES].to("cpu", copy=True))
+        return run_dataset_info(self._run(run_id))
 
     # --- sessions -----------------------------------------------------------------------
     def owner_of(self, run_id: str | None) -> str | None:
@@ -333,11 +288,82 @@ class LocalExecutor:
         found = (self.status(run_id) for run_id in self.registry.run_ids())
         return sorted((s for s in found if s is not None), key=lambda s: -s.age_seconds)
 
+    @property
+    def max_active(self) -> int:
+        return self.registry.max_active
+
     def close(self) -> None:
         self.registry.close()
 
 
-def _dataset_note(data: Dataset) -> str:
+# --- one run's reads and settings, shared with the Ray backend's run actor ---------------------
+
+def trainer_options(device: str, options: RunOptions | None, initial_weights: StateDict | None,
+                    on_state_change: Callable[[str], None],
+                    on_epoch_end: Callable[[object], None]) -> T.TrainerOptions:
+    observed = dataclasses.asdict(options or RunOptions())
+    return T.TrainerOptions(
+        device=device, thread_nice=BACKGROUND_NICE, initial_weights=initial_weights,
+        on_state_change=on_state_change, on_epoch_end=on_epoch_end, **observed)
+
+
+def run_status(run_id: str, run: LocalRun) -> RunStatus:
+    """The trainer's part of the status; the registry's fields (owner, number, queue, idle
+    note, age, connection, place) are left empty for the caller to fill in."""
+    trainer = run.trainer
+    return RunStatus(
+        run_id=run_id, owner="", number=0, state=trainer.state,
+        message=trainer.message, step=trainer.step_count, epoch=trainer.epoch,
+        busy=trainer.busy, pending_steps=trainer.pending_steps, queued=False,
+        queue_position=None, lr=trainer.current_lr, lr_set=_lr_set(trainer),
+        remaining_seconds=trainer.remaining_seconds(),
+        train_seconds=trainer.train_seconds, steps_per_epoch=trainer.steps_per_epoch,
+        total_steps=trainer.total_steps, device=str(trainer.device), spec=trainer.spec,
+        config=dataclasses.replace(trainer.config), dataset_note=run.dataset_note,
+        from_store=run.from_store, origin=run.origin)
+
+
+def run_records(trainer: T.Trainer, since_step: int = 0) -> RunRecords:
+    # Read before the lists: while the thread is in a step, the records of the step
+    # it counted last may still be coming, so they wait for the next read.
+    busy, step = trainer.busy, trainer.step_count
+    through = step - 1 if busy else step
+    steps, evals, epochs = trainer.history()
+    norms = trainer.norm_history()
+    lr_changes = trainer.lr_history()
+
+    def new(records):
+        return [r for r in records if since_step < r.step <= through]
+
+    def epoch_end(record) -> int:
+        # An epoch cut short (target reached, time limit) ends at the run's last step.
+        return min(math.ceil(record.epoch * trainer.steps_per_epoch), step)
+
+    return RunRecords(through, new(steps), new(evals),
+                      [e for e in epochs if since_step < epoch_end(e) <= through],
+                      new(norms), new(lr_changes))
+
+
+def run_snapshots(trainer: T.Trainer) -> list[SnapshotInfo]:
+    # A step has at most one snapshot, so the step names it.
+    return [SnapshotInfo(s.step, s.step, s.epoch) for s in trainer.snapshots()]
+
+
+def run_snapshot_weights(trainer: T.Trainer, snapshot_id: int) -> StateDict | None:
+    # The trainer never changes a snapshot once taken, so it is handed over as it is.
+    return next((s.state for s in trainer.snapshots() if s.step == snapshot_id), None)
+
+
+def run_dataset_info(run: LocalRun) -> DatasetInfo:
+    data = run.dataset
+    return DatasetInfo(
+        name=run.dataset_name, classes=list(data.classes), input_shape=data.input_shape,
+        train_size=len(data.train_y), test_size=len(data.test_y), mean=tuple(data.mean),
+        std=tuple(data.std), source=data.source, note=run.dataset_note,
+        samples=data.train_x[:SAMPLE_IMAGES].to("cpu", copy=True))
+
+
+def dataset_note(data: Dataset) -> str:
     return f"Training on {data.source}." if data.is_subset else ""
 
 

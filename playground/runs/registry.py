@@ -74,6 +74,20 @@ class RunClient:
     released: bool = False                  # paused for it and off the caps
 
 
+@dataclass(frozen=True)
+class RegistryView:
+    """What the registry adds to a run's status: whose it is and where it stands."""
+
+    owner: str
+    number: int
+    queued: bool
+    queue_position: tuple[int, int] | None
+    idle_note: str
+    age_seconds: float
+    connected: bool | None
+    holds_place: bool
+
+
 class Workers(Protocol):
     """The trainers as the registry drives them, by run id. An id without a trainer
     reads as state None, not busy, no summary; commands to it do nothing."""
@@ -202,6 +216,18 @@ class RunRegistry:
     def entry(self, run_id: str | None) -> RunEntry | None:
         with self._lock:
             return self.store.get(run_id) if run_id else None
+
+    def view(self, run_id: str | None) -> RegistryView | None:
+        """The registry's part of the run's status (None if there is no such run)."""
+        with self._lock:
+            entry = self.entry(run_id)
+            if entry is None:
+                return None
+            return RegistryView(
+                owner=entry.owner, number=entry.number, queued=self.is_queued(run_id),
+                queue_position=self.queue_position(run_id), idle_note=entry.idle_note,
+                age_seconds=self.clock() - self.client(run_id).made_at,
+                connected=self.is_connected(run_id), holds_place=self.holds_place(run_id))
 
     def touch(self, run_id: str | None) -> bool:
         """A page shows the run: its idle clock starts again. False if there is no such run."""

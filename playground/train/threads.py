@@ -15,8 +15,12 @@ BACKGROUND_NICE = 10
 
 
 def cpu_cores() -> int:
-    """The cores this process may run on (fewer than the machine's in a container)."""
+    """The cores this process may run on (fewer than the machine's in a container, and the
+    cores reserved for it when a scheduler such as Ray says so in OMP_NUM_THREADS)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    reserved = os.environ.get("OMP_NUM_THREADS", "")
+    if reserved.isdigit() and int(reserved) > 0:
+        cores = min(cores or 1, int(reserved))
     return max(1, cores or 1)
 
 

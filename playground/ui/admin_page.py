@@ -53,7 +53,7 @@ def _run_table() -> None:
     every = runs.executor().all_runs()
     holding = sum(run.holds_place for run in every)
     st.caption(f"{len(every)} run(s) on this server, {holding} of them active (they count "
-               f"against the cap of {runs.registry().max_active}). Memory is an estimate "
+               f"against the cap of {runs.max_active_runs()}). Memory is an estimate "
                "in float32: weights, gradients, optimizer state and one batch's activations "
                "(at most the activation budget).")
     message = st.session_state.pop("admin-message", None)

@@ -15,7 +15,7 @@ import streamlit as st
 
 from playground import spec as S
 from playground.data.datasets import DataError
-from playground.runs import (LocalExecutor, NotOwnerError, RunLimitError, RunOptions,
+from playground.runs import (Executor, NotOwnerError, RunLimitError, RunOptions,
                              RunRegistry, RunStatus, server)
 from playground.runs.executor import StateDict
 from playground.ui import client_address, connections, ownership, uploaded
@@ -29,12 +29,19 @@ ERROR_KEY = "run_error"      # session state: why the last command was refused
 
 
 @st.cache_resource
-def executor() -> LocalExecutor:
+def executor() -> Executor:
+    """The thread backend, or the Ray backend with PLAYGROUND_EXECUTOR=ray (runs.server)."""
     return server.executor(liveness=connections.connected_runs)
 
 
 def registry() -> RunRegistry:
+    """The thread backend's registry (tests reach into it); the Ray backend has none here."""
     return executor().registry
+
+
+def max_active_runs() -> int:
+    """The cap on active runs of the whole server (or Ray cluster)."""
+    return executor().max_active
 
 
 def session_owner() -> str:
