@@ -211,7 +211,8 @@ class InMemoryStore:
         entry = self._entries.get(run_id)
         if entry is None:
             return False
-        self._entries[run_id] = replace(entry, last_seen=now)
+        # Never back: a sweep that read the clock before another's touch may come after it.
+        self._entries[run_id] = replace(entry, last_seen=max(entry.last_seen, now))
         return True
 
     def set_owner(self, run_id: str, owner: str) -> None:

@@ -75,7 +75,7 @@ def _explain(limits: A.UploadLimits) -> None:
     st.markdown(
         "Train on your own pictures. Put the images of each class in a folder named for "
         "the class: `cat/`, `dog/`, ... (then 20% of each class is kept aside for testing), "
-        "or split them yourself into `train/<class>/` and `test/<class>/`.")
+        "or split them yourself into `train/cat/`, `train/dog/`, ... and `test/cat/`, `test/dog/`, ....")
     st.caption(
         f"PNG or JPEG. At least {A.MIN_CLASSES} classes and {A.MIN_PER_CLASS} images per "
         f"class; up to {limits.max_upload_bytes // 2**20} MB and {limits.max_files:,} files, "

@@ -22,7 +22,7 @@ def panel(config: S.TrainingConfig, where: str) -> None:
     model_spec = session.current_spec()
     key = f"weights-{where}-{st.session_state.get(COUNTER_KEY, 0)}"
     st.file_uploader(
-        f"Load trained weights for {model_spec.name} (.pt or .safetensors)",
+        f"Load trained weights for {plain(model_spec.name)} (.pt or .safetensors)",
         type=["pt", "safetensors"], key=key, on_change=_uploaded, args=(key, config),
         max_upload_size=checkpoint.MAX_CHECKPOINT_BYTES // 2**20,
         help="Weights downloaded from this playground (.pt or .safetensors), or saved with "
