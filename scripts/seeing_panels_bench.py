@@ -10,16 +10,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from playground import spec as S  # noqa: E402
-from playground.bench import benchmark as B  # noqa: E402
-from playground.bench import live_panels as LP  # noqa: E402
-from playground.data import datasets as D  # noqa: E402
+from playground import spec as S
+from playground.bench import benchmark as B
+from playground.bench import live_panels as LP
+from playground.data import datasets as D
 
 
 def main() -> None:
