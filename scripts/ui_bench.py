@@ -272,9 +272,7 @@ def open_inspect(page) -> None:
 def measure_inspect(page, log_path: Path, seconds_per_panel: float) -> dict:
     results = {}
     for panel in INSPECT_PANELS:
-        # The panel's radio option by its role: the same words may appear elsewhere on
-        # the page first (a lesson link, a caption).
-        page.get_by_role("radio", name=panel, exact=True).click()
+        page.get_by_text(panel, exact=True).first.click()
         since = time.time() + 1.0  # the first refresh after a switch builds its caches
         time.sleep(seconds_per_panel + 1.0)
         records = [r for r in read_log(log_path, "inspect refresh", since)
