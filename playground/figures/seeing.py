@@ -128,16 +128,20 @@ def adversarial_images(image: np.ndarray, perturbation: np.ndarray, adversarial:
         trace = _image_trace(picture)
         trace.update(xaxis=f"x{axis_id}", yaxis=f"y{axis_id}")
         traces.append(trace)
-        layout[f"xaxis{axis_id}"] = dict(showticklabels=False, showgrid=False, zeroline=False,
-                                         ticks="", domain=[n / 3 + 0.02, (n + 1) / 3 - 0.02],
-                                         constrain="domain")
-        layout[f"yaxis{axis_id}"] = dict(showticklabels=False, showgrid=False, zeroline=False,
-                                         ticks="", domain=[0, 0.88], anchor=f"x{axis_id}",
-                                         scaleanchor=f"x{axis_id}", autorange="reversed",
-                                         constrain="domain")
+        layout.update(_picture_axes(axis_id, [n / 3 + 0.02, (n + 1) / 3 - 0.02]))
         annotations.append(_caption(captions[n], (n + 0.5) / 3, 0.9, style))
     layout["annotations"] = annotations
     return _figure(traces, layout, title, 400, "adversarial", style, ticks=False, top=60)
+
+
+def _picture_axes(axis_id: str, x_domain: list[float]) -> dict:
+    """Layout of one picture's axes in a row of pictures: no ticks, square pixels, row 0
+    at the top, in `x_domain` of the figure's width."""
+    bare = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="",
+                constrain="domain")
+    return {f"xaxis{axis_id}": dict(bare, domain=x_domain),
+            f"yaxis{axis_id}": dict(bare, domain=[0, 0.88], anchor=f"x{axis_id}",
+                                    scaleanchor=f"x{axis_id}", autorange="reversed")}
 
 
 def spectra_pair(image_spectrum: np.ndarray, noise_spectrum: np.ndarray,
@@ -152,13 +156,7 @@ def spectra_pair(image_spectrum: np.ndarray, noise_spectrum: np.ndarray,
                                  yaxis=f"y{axis_id}", showscale=n == 1,
                                  colorbar=style.colorbar("dB"),
                                  hovertemplate="%{z:.1f} dB<extra></extra>"))
-        layout[f"xaxis{axis_id}"] = dict(showticklabels=False, showgrid=False, zeroline=False,
-                                         ticks="", domain=[n / 2 + 0.03, (n + 1) / 2 - 0.08],
-                                         constrain="domain")
-        layout[f"yaxis{axis_id}"] = dict(showticklabels=False, showgrid=False, zeroline=False,
-                                         ticks="", domain=[0, 0.88], anchor=f"x{axis_id}",
-                                         scaleanchor=f"x{axis_id}", autorange="reversed",
-                                         constrain="domain")
+        layout.update(_picture_axes(axis_id, [n / 2 + 0.03, (n + 1) / 2 - 0.08]))
         annotations.append(_caption(captions[n], (n + 0.45) / 2, 0.9, style))
     layout["annotations"] = annotations
     return _figure(traces, layout, title, 380, "adversarial-spectra", style, ticks=False,
